@@ -1,0 +1,54 @@
+"""One injectable source of time for budgets, leases and schedules."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Tell wall-clock time (aware, UTC) and monotonic time (seconds)."""
+
+    def now(self) -> datetime: ...
+
+    def monotonic(self) -> float: ...
+
+
+class SystemClock:
+    """Read the real clocks."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+class FakeClock:
+    """Stand still until told to move; used by tests instead of sleeping."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        if start is None:
+            start = datetime(2026, 1, 1, tzinfo=UTC)
+        if start.tzinfo is None:
+            raise ValueError("FakeClock needs an aware start time.")
+        self._now = start.astimezone(UTC)
+        self._monotonic = 0.0
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._monotonic
+
+    def advance(self, seconds: float) -> None:
+        """Move both clocks forward by `seconds`."""
+        if seconds < 0:
+            raise ValueError("A clock cannot go backwards.")
+        self._now += timedelta(seconds=seconds)
+        self._monotonic += seconds
+
+    def set(self, when: datetime) -> None:
+        """Jump the wall clock to `when`, moving the monotonic clock by the same amount."""
+        self.advance((when.astimezone(UTC) - self._now).total_seconds())

@@ -1,0 +1,25 @@
+"""Exceptions raised by cronrunner and django_cronrunner."""
+
+
+class CronRunnerError(Exception):
+    """Base class for every error this project raises. Do not raise directly."""
+
+
+class LockHeld(CronRunnerError):
+    """Another run holds the lock file."""
+
+
+class LockFileError(CronRunnerError):
+    """The lock file cannot be created or opened."""
+
+
+class StorageUnavailable(CronRunnerError):
+    """The task store cannot be reached."""
+
+
+class InvalidSchedule(CronRunnerError):
+    """A cron expression, time zone or catch-up policy is not valid."""
+
+
+class RunnerDied(CronRunnerError):
+    """The run that held a task died before it stored the task's outcome."""

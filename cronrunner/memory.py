@@ -1,0 +1,166 @@
+"""An in-memory task store with the same semantics as the database one, for tests."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cronrunner.recovery import recover_orphan
+from cronrunner.store import BatchSummary, ClaimedTask, Outcome, Status, TaskFailure
+
+
+@dataclass
+class MemoryTask:
+    """One stored task."""
+
+    id: str
+    task_path: str
+    due_at: datetime
+    priority: int = 0
+    queue_name: str = "default"
+    status: Status = Status.READY
+    claimed_by: str | None = None
+    claim_lock: str | None = None
+    lease_expires_at: datetime | None = None
+    worker_ids: list[str] = field(default_factory=list)
+    errors: list[TaskFailure] = field(default_factory=list)
+    return_value: Any = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass
+class MemoryDatabase:
+    """The state several MemoryStore runs share, like one database."""
+
+    tasks: dict[str, MemoryTask] = field(default_factory=dict)
+    batches: list[BatchSummary] = field(default_factory=list)
+    mutex: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(
+        self, task_path: str, due_at: datetime, *, priority: int = 0, queue_name: str = "default"
+    ) -> MemoryTask:
+        """Enqueue a task."""
+        task = MemoryTask(
+            id=uuid.uuid4().hex,
+            task_path=task_path,
+            due_at=due_at,
+            priority=priority,
+            queue_name=queue_name,
+        )
+        with self.mutex:
+            self.tasks[task.id] = task
+        return task
+
+
+class MemoryStore:
+    """Implement TaskStore over a MemoryDatabase for one run."""
+
+    def __init__(
+        self,
+        db: MemoryDatabase,
+        *,
+        worker_id: str,
+        lock_key: str,
+        lease_seconds: float = 120.0,
+        queues: frozenset[str] | None = None,
+    ) -> None:
+        self.db = db
+        self.worker_id = worker_id
+        self.lock_key = lock_key
+        self.lease = timedelta(seconds=lease_seconds)
+        self.queues = queues
+
+    def recover(self, now: datetime) -> int:
+        recovered = 0
+        with self.db.mutex:
+            for task in self.db.tasks.values():
+                if task.status is not Status.RUNNING or task.claimed_by == self.worker_id:
+                    continue
+                expired = task.lease_expires_at is not None and task.lease_expires_at < now
+                if not (expired or task.claim_lock == self.lock_key):
+                    continue
+                decision = recover_orphan(task.worker_ids, task.claimed_by or "")
+                if decision.failure is not None:
+                    task.errors.append(decision.failure)
+                if decision.requeue:
+                    task.status = Status.READY
+                else:
+                    task.status = Status.FAILED
+                    task.finished_at = now
+                task.claimed_by = task.claim_lock = task.lease_expires_at = None
+                recovered += 1
+        return recovered
+
+    def claim(self, now: datetime, limit: int) -> Sequence[ClaimedTask]:
+        with self.db.mutex:
+            due = [
+                task
+                for task in self.db.tasks.values()
+                if task.status is Status.READY
+                and task.due_at <= now
+                and (self.queues is None or task.queue_name in self.queues)
+            ]
+            due.sort(key=lambda task: (-task.priority, task.due_at))
+            claimed = due[:limit]
+            for task in claimed:
+                task.status = Status.RUNNING
+                task.claimed_by = self.worker_id
+                task.claim_lock = self.lock_key
+                task.lease_expires_at = now + self.lease
+        return [
+            ClaimedTask(task.id, task.task_path, task.priority, task.queue_name, record=task)
+            for task in claimed
+        ]
+
+    def _held(self, task_id: str) -> MemoryTask | None:
+        task = self.db.tasks.get(task_id)
+        if task is None or task.status is not Status.RUNNING or task.claimed_by != self.worker_id:
+            return None
+        return task
+
+    def start(self, task: ClaimedTask, now: datetime) -> bool:
+        with self.db.mutex:
+            held = self._held(task.id)
+            if held is None:
+                return False
+            held.worker_ids.append(self.worker_id)
+            held.started_at = held.started_at or now
+            return True
+
+    def finish(self, task: ClaimedTask, outcome: Outcome, now: datetime) -> bool:
+        with self.db.mutex:
+            held = self._held(task.id)
+            if held is None:
+                return False
+            if outcome.failure is None:
+                held.status = Status.SUCCESSFUL
+                held.return_value = outcome.return_value
+            else:
+                held.status = Status.FAILED
+                held.errors.append(outcome.failure)
+            held.finished_at = now
+            held.claimed_by = held.claim_lock = held.lease_expires_at = None
+            return True
+
+    def release(self, tasks: Sequence[ClaimedTask]) -> None:
+        with self.db.mutex:
+            for task in tasks:
+                held = self._held(task.id)
+                if held is not None:
+                    held.status = Status.READY
+                    held.claimed_by = held.claim_lock = held.lease_expires_at = None
+
+    def renew_leases(self, now: datetime) -> None:
+        with self.db.mutex:
+            for task in self.db.tasks.values():
+                if task.status is Status.RUNNING and task.claimed_by == self.worker_id:
+                    task.lease_expires_at = now + self.lease
+
+    def record_batch(self, summary: BatchSummary) -> None:
+        with self.db.mutex:
+            self.db.batches.append(summary)

@@ -1,0 +1,124 @@
+"""One batch from start to end: lock, recover, fire schedules, drain, log."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cronrunner.budget import Budget
+from cronrunner.clock import Clock
+from cronrunner.drain import Executor, StopFlag, TaskReport, drain
+from cronrunner.errors import LockHeld
+from cronrunner.heartbeat import Heartbeat
+from cronrunner.lock import RunLock
+from cronrunner.store import BatchSummary, StopReason, TaskStore
+
+logger = logging.getLogger("cronrunner")
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """How long and how much one run may work."""
+
+    max_seconds: float
+    max_tasks: int | None = None
+    claim_size: int = 8
+    lease_seconds: float = 120.0
+    queues: frozenset[str] | None = None
+
+
+def run_batch(
+    store: TaskStore,
+    executor: Executor,
+    lock: RunLock,
+    clock: Clock,
+    settings: RunSettings,
+    *,
+    worker_id: str,
+    stop: StopFlag | None = None,
+    report: Callable[[TaskReport], None] | None = None,
+    before_drain: Callable[[], None] | None = None,
+    heartbeat_cleanup: Callable[[], None] | None = None,
+) -> BatchSummary:
+    """Run one batch and return its summary, which is also stored in the batch log."""
+    summary = BatchSummary(
+        worker_id=worker_id,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        started_at=clock.now(),
+        max_seconds=settings.max_seconds,
+        max_tasks=settings.max_tasks,
+        queues=settings.queues,
+    )
+    budget = Budget(settings.max_seconds, clock)
+    try:
+        lock.acquire()
+    except LockHeld as e:
+        summary.stop_reason = StopReason.LOCK_HELD
+        summary.error = str(e)
+        _close(store, summary, clock, budget)
+        return summary
+    try:
+        summary.recovered = store.recover(clock.now())
+        if before_drain is not None:
+            before_drain()
+        with Heartbeat(
+            lambda: store.renew_leases(clock.now()),
+            interval=settings.lease_seconds / 4,
+            cleanup=heartbeat_cleanup,
+        ):
+            drain(
+                store,
+                executor,
+                budget,
+                clock,
+                summary,
+                claim_size=settings.claim_size,
+                stop=stop,
+                report=report,
+            )
+    except BaseException as e:
+        summary.stop_reason = (
+            StopReason.ERROR if isinstance(e, Exception) else StopReason.INTERRUPTED
+        )
+        summary.error = f"{type(e).__name__}: {e}"
+        _close_after_error(store, summary, clock, budget)
+        raise
+    finally:
+        lock.release()
+    _close(store, summary, clock, budget)
+    return summary
+
+
+def _close(store: TaskStore, summary: BatchSummary, clock: Clock, budget: Budget) -> None:
+    summary.finished_at = clock.now()
+    summary.duration = budget.elapsed
+    store.record_batch(summary)
+
+
+def _close_after_error(
+    store: TaskStore, summary: BatchSummary, clock: Clock, budget: Budget
+) -> None:
+    # The store may be the very thing that failed; the original error matters more.
+    try:
+        _close(store, summary, clock, budget)
+    except Exception:
+        logger.warning("Could not store the batch log record of a failed run.", exc_info=True)
+
+
+def describe_batch(summary: BatchSummary) -> str:
+    """Say in one line what a run did and why it stopped."""
+    if summary.stop_reason is StopReason.LOCK_HELD:
+        return f"batch skipped: {summary.error}"
+    line = (
+        f"batch finished: {summary.tasks_run} run ({summary.succeeded} succeeded, "
+        f"{summary.failed} failed), {summary.recovered} recovered, "
+        f"in {summary.duration:.1f}s of a {summary.max_seconds:g}s budget; "
+        f"stopped: {summary.stop_reason}"
+    )
+    if summary.error:
+        line += f" ({summary.error})"
+    return line

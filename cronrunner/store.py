@@ -1,0 +1,106 @@
+"""The storage boundary the drain loop talks to, and the records that cross it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedTask:
+    """A task this run has claimed; `record` is the store's own row, opaque to the core."""
+
+    id: str
+    task_path: str
+    priority: int
+    queue_name: str
+    record: Any = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFailure:
+    """Why an attempt failed, as Django's TaskError records it."""
+
+    exception_class_path: str
+    traceback: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of one attempt: a return value or a failure."""
+
+    return_value: Any = None
+    failure: TaskFailure | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.failure is None
+
+
+class Status(StrEnum):
+    """A task's state; the values are Django's TaskResultStatus values."""
+
+    READY = "READY"
+    RUNNING = "RUNNING"
+    FAILED = "FAILED"
+    SUCCESSFUL = "SUCCESSFUL"
+
+
+class StopReason(StrEnum):
+    """Why a run stopped."""
+
+    DRAINED = "drained"
+    BUDGET_SPENT = "budget spent"
+    MAX_TASKS = "max tasks"
+    LOCK_HELD = "lock held"
+    INTERRUPTED = "interrupted"
+    ERROR = "error"
+
+
+@dataclass(slots=True)
+class BatchSummary:
+    """One run, as the batch log records it."""
+
+    worker_id: str
+    host: str
+    pid: int
+    started_at: datetime
+    max_seconds: float
+    max_tasks: int | None
+    queues: frozenset[str] | None
+    finished_at: datetime | None = None
+    duration: float = 0.0
+    tasks_run: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    recovered: int = 0
+    stop_reason: StopReason = StopReason.DRAINED
+    error: str = ""
+
+
+class TaskStore(Protocol):
+    """Persist tasks for one run; every method commits before it returns."""
+
+    def recover(self, now: datetime) -> int:
+        """Put back or fail tasks whose runner died; return how many."""
+
+    def claim(self, now: datetime, limit: int) -> Sequence[ClaimedTask]:
+        """Mark up to `limit` due tasks as this run's, highest priority first, then oldest."""
+
+    def start(self, task: ClaimedTask, now: datetime) -> bool:
+        """Record that an attempt begins; return False if the claim was lost."""
+
+    def finish(self, task: ClaimedTask, outcome: Outcome, now: datetime) -> bool:
+        """Record the attempt's outcome; return False if the claim was lost."""
+
+    def release(self, tasks: Sequence[ClaimedTask]) -> None:
+        """Hand claimed tasks that never started back to the queue."""
+
+    def renew_leases(self, now: datetime) -> None:
+        """Extend the lease of every task this run holds."""
+
+    def record_batch(self, summary: BatchSummary) -> None:
+        """Store the run's summary in the batch log."""

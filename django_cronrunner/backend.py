@@ -1,0 +1,86 @@
+"""The django.tasks backend: store tasks in the database for run_due_tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.core import checks
+from django.core.exceptions import ValidationError
+from django.db import connections
+from django.tasks import Task, TaskResult
+from django.tasks.backends.base import BaseTaskBackend
+from django.tasks.exceptions import TaskResultDoesNotExist
+from django.tasks.signals import task_enqueued
+from django.utils import timezone
+
+from django_cronrunner.models import TaskRecord
+from django_cronrunner.options import BackendOptions
+from django_cronrunner.results import to_json, to_task_result
+
+
+class CronRunnerBackend(BaseTaskBackend):
+    """Store each enqueued task as a row; `manage.py run_due_tasks` runs them later."""
+
+    supports_defer = True
+    supports_async_task = True
+    supports_get_result = True
+    supports_priority = True
+
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
+        super().__init__(alias, params)
+        self.config = BackendOptions.parse(alias, self.options)
+
+    def enqueue(
+        self, task: Task, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]
+    ) -> TaskResult:
+        """Store the task in the caller's transaction and return its READY result."""
+        self.validate_task(task)
+        now = timezone.now()
+        record = TaskRecord.objects.using(self.config.database).create(
+            backend_name=self.alias,
+            task_path=task.module_path,
+            queue_name=task.queue_name,
+            priority=task.priority,
+            args=to_json(list(args), "arguments"),
+            kwargs=to_json(kwargs, "keyword arguments"),
+            run_after=task.run_after,
+            due_at=task.run_after or now,
+            enqueued_at=now,
+        )
+        result = to_task_result(record, task)
+        task_enqueued.send(type(self), task_result=result)
+        return result
+
+    def get_result(self, result_id: str) -> TaskResult:
+        """Read a result by id from any process."""
+        try:
+            record = TaskRecord.objects.using(self.config.database).get(
+                pk=result_id, backend_name=self.alias
+            )
+        except (TaskRecord.DoesNotExist, ValidationError, ValueError) as e:
+            raise TaskResultDoesNotExist(result_id) from e
+        return to_task_result(record)
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        """Report an app that is not installed or a database that is not configured."""
+        messages: list[checks.CheckMessage] = []
+        if not apps.is_installed("django_cronrunner"):
+            messages.append(
+                checks.Error(
+                    f"TASKS[{self.alias!r}] uses CronRunnerBackend but django_cronrunner is not "
+                    "in INSTALLED_APPS.",
+                    hint="Add 'django_cronrunner' to INSTALLED_APPS and run migrate.",
+                    id="django_cronrunner.E001",
+                )
+            )
+        if self.config.database not in connections.settings:
+            messages.append(
+                checks.Error(
+                    f"TASKS[{self.alias!r}]['OPTIONS']['database'] names "
+                    f"{self.config.database!r}, which is not in DATABASES.",
+                    id="django_cronrunner.E002",
+                )
+            )
+        return messages
+

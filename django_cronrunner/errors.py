@@ -1,0 +1,19 @@
+"""Errors about stored tasks that the Django side raises or records."""
+
+from cronrunner.errors import CronRunnerError
+
+
+class TaskPathError(CronRunnerError):
+    """A stored task path does not import to a django.tasks.Task."""
+
+
+class ArgumentsError(CronRunnerError):
+    """A stored task's arguments cannot be decoded."""
+
+
+class NotJSONError(CronRunnerError, TypeError):
+    """A task's arguments or return value cannot be stored as JSON."""
+
+
+class BackendMismatch(CronRunnerError):
+    """The backend alias does not name a CronRunnerBackend."""

@@ -1,0 +1,115 @@
+"""manage.py run_due_tasks: run the due tasks once, within a time budget, then exit."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from cronrunner.drain import TaskReport, describe_task
+from cronrunner.errors import CronRunnerError
+from cronrunner.runner import describe_batch
+from cronrunner.store import StopReason
+from django_cronrunner.runner import run_due_tasks
+
+
+def positive_float(value: str) -> float:
+    """Parse a number of seconds greater than zero."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not number > 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r} must be a positive number of seconds")
+    return number
+
+
+def positive_int(value: str) -> int:
+    """Parse a whole number greater than zero."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    return number
+
+
+def queue_names(value: str) -> list[str]:
+    """Parse a comma-separated list of queue names; `*` means every queue."""
+    names = [name.strip() for name in value.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"{value!r} contains an empty queue name")
+    return names
+
+
+def backend_alias(value: str) -> str:
+    """Accept only an alias configured in settings.TASKS."""
+    aliases = sorted(getattr(settings, "TASKS", {}) or {"default": None})
+    if value not in aliases:
+        raise argparse.ArgumentTypeError(f"{value!r} is not in TASKS (choose from {aliases})")
+    return value
+
+
+class Command(BaseCommand):
+    help = "Run due tasks by priority until none is left or the time budget is spent, then exit."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--max-seconds",
+            type=positive_float,
+            default=50.0,
+            help="Stop starting tasks after this many seconds (default 50, for a cron line "
+            "that starts every minute).",
+        )
+        parser.add_argument(
+            "--queue",
+            dest="queues",
+            type=queue_names,
+            action="append",
+            help="Only run tasks from these queues (repeat or comma-separate; * for all). "
+            "Default: every queue.",
+        )
+        parser.add_argument(
+            "--backend", type=backend_alias, default="default", help="TASKS alias to run."
+        )
+        parser.add_argument(
+            "--lock-file",
+            type=Path,
+            help="Lock file; runs sharing one never overlap (default: derived from settings, "
+            "in a directory only this user can write).",
+        )
+        parser.add_argument(
+            "--max-tasks", type=positive_int, help="Stop after running this many tasks."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        verbosity = options["verbosity"]
+        names = {name for group in options["queues"] or [] for name in group}
+        queues = None if not names or "*" in names else frozenset(names)
+
+        def report(task_report: TaskReport) -> None:
+            if verbosity >= 2:
+                self._log(describe_task(task_report))
+
+        try:
+            summary = run_due_tasks(
+                backend_alias=options["backend"],
+                max_seconds=options["max_seconds"],
+                max_tasks=options["max_tasks"],
+                queues=queues,
+                lock_file=options["lock_file"],
+                report=report,
+            )
+        except CronRunnerError as e:
+            raise CommandError(str(e)) from e
+        if verbosity >= 1 or summary.stop_reason is StopReason.LOCK_HELD:
+            self._log(describe_batch(summary))
+
+    def _log(self, line: str) -> None:
+        stamp = datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+        self.stdout.write(f"{stamp} run_due_tasks: {line}")

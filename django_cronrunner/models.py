@@ -1,0 +1,140 @@
+"""Stored tasks and the batch log."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.db import models
+from django.db.models import Q
+
+from cronrunner.store import Status, StopReason
+
+STATUS_CHOICES = [(status.value, status.value.title()) for status in Status]
+STOP_REASON_CHOICES = [(reason.value, reason.value.capitalize()) for reason in StopReason]
+
+
+def as_list(value: object) -> list[Any]:
+    """Return a JSON list column's value, or an empty list if the row holds something else."""
+    return list(value) if isinstance(value, list) else []
+
+
+class TaskRecordQuerySet(models.QuerySet["TaskRecord"]):
+    def ready(self) -> TaskRecordQuerySet:
+        return self.filter(status=Status.READY)
+
+    def due(self, now: datetime) -> TaskRecordQuerySet:
+        """Ready tasks whose time has come, in the order they are claimed."""
+        return self.ready().filter(due_at__lte=now).order_by("-priority", "due_at")
+
+    def running(self) -> TaskRecordQuerySet:
+        return self.filter(status=Status.RUNNING)
+
+    def failed(self) -> TaskRecordQuerySet:
+        return self.filter(status=Status.FAILED)
+
+    def successful(self) -> TaskRecordQuerySet:
+        return self.filter(status=Status.SUCCESSFUL)
+
+    def in_queues(self, queues: Iterable[str] | None) -> TaskRecordQuerySet:
+        """Restrict to `queues`; None means every queue."""
+        return self if queues is None else self.filter(queue_name__in=sorted(queues))
+
+    def held_by(self, worker_id: str) -> TaskRecordQuerySet:
+        return self.running().filter(claimed_by=worker_id)
+
+    def orphaned(self, now: datetime, lock_key: str) -> TaskRecordQuerySet:
+        """Running tasks whose lease ran out, or whose run used our lock and so is dead."""
+        return self.running().filter(Q(lease_expires_at__lt=now) | Q(claim_lock=lock_key))
+
+
+class TaskRecord(models.Model):
+    """One enqueued task and, once it ran, its outcome."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    backend_name = models.CharField(max_length=100)
+    task_path = models.CharField(max_length=255)
+    queue_name = models.CharField(max_length=100, default="default")
+    priority = models.SmallIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=Status.READY)
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    run_after = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(help_text="When the task may run: run_after, or when enqueued.")
+    enqueued_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    last_attempted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    return_value = models.JSONField(null=True, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    worker_ids = models.JSONField(default=list, blank=True)
+    claimed_by = models.CharField(max_length=64, null=True, blank=True)
+    claim_lock = models.CharField(max_length=64, null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    schedule_name = models.CharField(max_length=200, null=True, blank=True)
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+
+    objects = TaskRecordQuerySet.as_manager()
+
+    class Meta:
+        db_table = "cronrunner_task"
+        verbose_name = "task result"
+        indexes = [
+            # Serves the claim (status, then priority and due time in claim order) and the
+            # recovery scan of RUNNING rows, so neither grows with finished rows.
+            models.Index(fields=["status", "-priority", "due_at"], name="cronrunner_task_claim"),
+        ]
+        constraints = [
+            # A schedule slot fires exactly once, however many runs race for it.
+            models.UniqueConstraint(
+                fields=["schedule_name", "scheduled_for"], name="cronrunner_task_schedule_slot"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=[status.value for status in Status]),
+                name="cronrunner_task_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_path} ({self.status})"
+
+    @property
+    def attempts(self) -> int:
+        return len(as_list(self.worker_ids))
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class BatchRun(models.Model):
+    """The batch log: one row per run of run_due_tasks."""
+
+    worker_id = models.CharField(max_length=64)
+    host = models.CharField(max_length=255)
+    pid = models.IntegerField()
+    backend_name = models.CharField(max_length=100)
+    queues = models.CharField(max_length=255, help_text="Comma-separated, or * for every queue.")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    duration = models.FloatField(help_text="Seconds.")
+    max_seconds = models.FloatField()
+    max_tasks = models.PositiveIntegerField(null=True, blank=True)
+    tasks_run = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    recovered = models.PositiveIntegerField(default=0)
+    stop_reason = models.CharField(max_length=20, choices=STOP_REASON_CHOICES)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "cronrunner_batch"
+        verbose_name = "batch run"
+        indexes = [models.Index(fields=["started_at"], name="cronrunner_batch_started")]
+
+    def __str__(self) -> str:
+        return f"batch {self.worker_id} at {self.started_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,95 @@
+"""The backend's OPTIONS, checked once when the backend is created."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from cronrunner.errors import LockFileError
+
+KNOWN_OPTIONS = {"database", "lock_file", "lease_seconds", "claim_size"}
+
+
+@dataclass(frozen=True, slots=True)
+class BackendOptions:
+    """Validated OPTIONS of one CronRunnerBackend."""
+
+    alias: str
+    database: str = "default"
+    lock_file: str | None = None
+    lease_seconds: float = 120.0
+    claim_size: int = 8
+
+    @classmethod
+    def parse(cls, alias: str, options: dict[str, Any]) -> BackendOptions:
+        """Build options from a TASKS entry's OPTIONS, naming the first bad one."""
+        unknown = set(options) - KNOWN_OPTIONS
+        if unknown:
+            raise ImproperlyConfigured(
+                f"TASKS[{alias!r}]['OPTIONS'] has unknown keys {sorted(unknown)}; "
+                f"known keys are {sorted(KNOWN_OPTIONS)}."
+            )
+        database = options.get("database", "default")
+        if not isinstance(database, str):
+            raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS']['database'] must be a string.")
+        lock_file = options.get("lock_file")
+        if lock_file is not None and not isinstance(lock_file, str | os.PathLike):
+            raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS']['lock_file'] must be a path.")
+        lease = options.get("lease_seconds", 120.0)
+        if isinstance(lease, bool) or not isinstance(lease, int | float) or lease < 10:
+            raise ImproperlyConfigured(
+                f"TASKS[{alias!r}]['OPTIONS']['lease_seconds'] must be a number of at least 10."
+            )
+        claim_size = options.get("claim_size", 8)
+        if isinstance(claim_size, bool) or not isinstance(claim_size, int) or claim_size < 1:
+            raise ImproperlyConfigured(
+                f"TASKS[{alias!r}]['OPTIONS']['claim_size'] must be a whole number of at least 1."
+            )
+        return cls(
+            alias=alias,
+            database=database,
+            lock_file=os.fspath(lock_file) if lock_file is not None else None,
+            lease_seconds=float(lease),
+            claim_size=claim_size,
+        )
+
+    def lock_path(self) -> Path:
+        """Return the configured lock file, or one private to this user, site and database."""
+        if self.lock_file is not None:
+            return Path(self.lock_file)
+        db = settings.DATABASES.get(self.database, {})
+        identity = "|".join(
+            str(part)
+            for part in (
+                settings.SETTINGS_MODULE,
+                db.get("ENGINE"),
+                db.get("NAME"),
+                db.get("HOST"),
+                db.get("PORT"),
+                self.alias,
+            )
+        )
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+        return private_directory() / f"{self.alias}-{digest}.lock"
+
+
+def private_directory() -> Path:
+    """Return a directory only this user can write, creating it if needed."""
+    directory = Path(tempfile.gettempdir()) / f"django-cronrunner-{os.getuid()}"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    info = directory.lstat()
+    # Another user could have created the name first in a shared /tmp: never trust theirs.
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise LockFileError(
+            f"{directory} is not a directory owned by this user and closed to others; "
+            "set OPTIONS['lock_file'] or pass --lock-file."
+        )
+    return directory

@@ -1,0 +1,88 @@
+"""Translate between stored rows and django.tasks objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.tasks import Task, TaskResult, TaskResultStatus
+from django.tasks.base import TaskError
+from django.utils.json import normalize_json
+from django.utils.module_loading import import_string
+
+from django_cronrunner.errors import ArgumentsError, NotJSONError, TaskPathError
+from django_cronrunner.models import TaskRecord, as_list
+
+
+def resolve_task(task_path: str) -> Task:
+    """Import `task_path` and return it only if it is a Task."""
+    try:
+        candidate = import_string(task_path)
+    except ImportError as e:
+        raise TaskPathError(f"The task path {task_path!r} no longer imports: {e}") from e
+    if not isinstance(candidate, Task):
+        raise TaskPathError(
+            f"The task path {task_path!r} imports a {type(candidate).__name__}, not a Task; "
+            "it was not called."
+        )
+    return candidate
+
+
+def to_json(value: Any, what: str) -> Any:
+    """Normalize `value` to plain JSON or raise NotJSONError naming `what`."""
+    try:
+        return normalize_json(value)
+    except (TypeError, ValueError) as e:
+        raise NotJSONError(f"The task's {what} cannot be stored as JSON: {e}") from e
+
+
+def stored_arguments(record: TaskRecord) -> tuple[list[Any], dict[str, Any]]:
+    """Return the row's arguments, refusing anything but a JSON list and object."""
+    if not isinstance(record.args, list):
+        raise ArgumentsError(
+            f"The stored args of task {record.id} are not a JSON list: {record.args!r:.200}"
+        )
+    if not isinstance(record.kwargs, dict) or not all(isinstance(k, str) for k in record.kwargs):
+        raise ArgumentsError(
+            f"The stored kwargs of task {record.id} are not a JSON object: {record.kwargs!r:.200}"
+        )
+    return record.args, record.kwargs
+
+
+def task_for(record: TaskRecord) -> Task:
+    """Return the record's Task with the priority, queue and run_after it was enqueued with."""
+    task = resolve_task(record.task_path)
+    return task.using(
+        priority=record.priority,
+        queue_name=record.queue_name,
+        run_after=record.run_after,
+        backend=record.backend_name,
+    )
+
+
+def to_task_result(record: TaskRecord, task: Task | None = None) -> TaskResult:
+    """Build the TaskResult a caller sees for `record`."""
+    args, kwargs = stored_arguments(record)
+    errors = [
+        TaskError(
+            exception_class_path=str(error.get("exception_class_path", "")),
+            traceback=str(error.get("traceback", "")),
+        )
+        for error in as_list(record.errors)
+        if isinstance(error, dict)
+    ]
+    result = TaskResult(
+        task=task or task_for(record),
+        id=str(record.id),
+        status=TaskResultStatus(record.status),
+        enqueued_at=record.enqueued_at,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        last_attempted_at=record.last_attempted_at,
+        args=args,
+        kwargs=kwargs,
+        backend=record.backend_name,
+        errors=errors,
+        worker_ids=[str(worker_id) for worker_id in as_list(record.worker_ids)],
+    )
+    object.__setattr__(result, "_return_value", record.return_value)
+    return result

@@ -1,0 +1,90 @@
+"""Wire the Django backend into cronrunner's batch: the one entry point commands call."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+from django.db import Error as DatabaseError
+from django.db import connections
+from django.tasks import task_backends
+
+from cronrunner.clock import Clock, SystemClock
+from cronrunner.drain import StopFlag, TaskReport
+from cronrunner.errors import StorageUnavailable
+from cronrunner.lock import RunLock
+from cronrunner.runner import RunSettings, run_batch
+from cronrunner.store import BatchSummary
+from django_cronrunner.backend import CronRunnerBackend
+from django_cronrunner.errors import BackendMismatch
+from django_cronrunner.execution import TaskExecutor
+from django_cronrunner.store import DatabaseTaskStore
+
+
+def get_backend(alias: str) -> CronRunnerBackend:
+    """Return the CronRunnerBackend configured as `alias`."""
+    backend = task_backends[alias]
+    if not isinstance(backend, CronRunnerBackend):
+        raise BackendMismatch(
+            f"TASKS[{alias!r}] uses {type(backend).__name__}, not CronRunnerBackend; "
+            "run_due_tasks only runs tasks stored by CronRunnerBackend."
+        )
+    return backend
+
+
+def new_worker_id() -> str:
+    """Name this run uniquely and readably: host, pid and a random suffix."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def run_due_tasks(
+    *,
+    backend_alias: str = "default",
+    max_seconds: float = 50.0,
+    max_tasks: int | None = None,
+    queues: frozenset[str] | None = None,
+    lock_file: Path | None = None,
+    clock: Clock | None = None,
+    stop: StopFlag | None = None,
+    report: Callable[[TaskReport], None] | None = None,
+) -> BatchSummary:
+    """Run one batch of due tasks for `backend_alias`; raise StorageUnavailable if the DB is down."""
+    clock = clock or SystemClock()
+    backend = get_backend(backend_alias)
+    config = backend.config
+    lock = RunLock(lock_file or config.lock_path(), started_at=clock.now())
+    worker_id = new_worker_id()
+    store = DatabaseTaskStore(
+        using=config.database,
+        backend_name=backend.alias,
+        worker_id=worker_id,
+        lock_key=lock.key,
+        lease_seconds=config.lease_seconds,
+        queues=queues,
+    )
+    try:
+        connections[config.database].ensure_connection()
+        return run_batch(
+            store,
+            TaskExecutor(backend),
+            lock,
+            clock,
+            RunSettings(
+                max_seconds=max_seconds,
+                max_tasks=max_tasks,
+                claim_size=config.claim_size,
+                lease_seconds=config.lease_seconds,
+                queues=queues,
+            ),
+            worker_id=worker_id,
+            stop=stop,
+            report=report,
+            heartbeat_cleanup=connections.close_all,
+        )
+    except DatabaseError as e:
+        raise StorageUnavailable(
+            f"The database {config.database!r} cannot be used: {str(e).strip() or type(e).__name__}"
+        ) from e

@@ -1,0 +1,210 @@
+"""The task store on the Django ORM: claim, start, finish, release and recover rows."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from django.db import OperationalError, connections, transaction
+
+from cronrunner.recovery import recover_orphan
+from cronrunner.store import BatchSummary, ClaimedTask, Outcome, Status
+from django_cronrunner.models import BatchRun, TaskRecord, TaskRecordQuerySet, as_list
+
+T = TypeVar("T")
+
+#: How long to keep retrying a write that SQLite reports as locked by another writer.
+SQLITE_BUSY_PATIENCE = 30.0
+
+
+class DatabaseTaskStore:
+    """Implement cronrunner's TaskStore for one run on one database alias."""
+
+    def __init__(
+        self,
+        *,
+        using: str,
+        backend_name: str,
+        worker_id: str,
+        lock_key: str,
+        lease_seconds: float,
+        queues: frozenset[str] | None,
+    ) -> None:
+        self.using = using
+        self.backend_name = backend_name
+        self.worker_id = worker_id
+        self.lock_key = lock_key
+        self.lease = timedelta(seconds=lease_seconds)
+        self.queues = queues
+
+    @property
+    def tasks(self) -> TaskRecordQuerySet:
+        return TaskRecord.objects.using(self.using).filter(backend_name=self.backend_name)
+
+    def recover(self, now: datetime) -> int:
+        recovered = 0
+        orphans = self.tasks.orphaned(now, self.lock_key).exclude(claimed_by=self.worker_id)
+        for record in orphans:
+            recovered += self._settle_orphan(record, now)
+        return recovered
+
+    def _settle_orphan(self, record: TaskRecord, now: datetime) -> int:
+        decision = recover_orphan(as_list(record.worker_ids), record.claimed_by or "")
+        changes: dict[str, object] = {
+            "status": Status.READY if decision.requeue else Status.FAILED,
+            "claimed_by": None,
+            "claim_lock": None,
+            "lease_expires_at": None,
+        }
+        if decision.failure is not None:
+            changes["errors"] = [*as_list(record.errors), asdict(decision.failure)]
+        if not decision.requeue:
+            changes["finished_at"] = now
+        # Filtering on the old claim makes two runs recovering at once settle a task once.
+        unsettled = self.tasks.running().filter(pk=record.pk, claimed_by=record.claimed_by)
+        return self._write(lambda: unsettled.update(**changes))
+
+    def claim(self, now: datetime, limit: int) -> Sequence[ClaimedTask]:
+        due = self.tasks.in_queues(self.queues).due(now)
+        claim_changes = {
+            "status": Status.RUNNING,
+            "claimed_by": self.worker_id,
+            "claim_lock": self.lock_key,
+            "lease_expires_at": now + self.lease,
+        }
+        connection = connections[self.using]
+        if connection.vendor == "sqlite":
+            records = self._write(lambda: self._claim_sqlite(due, limit, claim_changes))
+        else:
+            records = self._claim_skip_locked(due, limit, claim_changes)
+        records.sort(key=lambda record: (-record.priority, record.due_at))
+        return [
+            ClaimedTask(
+                id=str(record.pk),
+                task_path=record.task_path,
+                priority=record.priority,
+                queue_name=record.queue_name,
+                record=record,
+            )
+            for record in records
+        ]
+
+    def _claim_sqlite(
+        self, due: TaskRecordQuerySet, limit: int, changes: dict[str, object]
+    ) -> list[TaskRecord]:
+        # Writing first makes SQLite take its write lock at the start of the transaction, so a
+        # busy database is waited on (busy timeout) instead of failing a read-to-write upgrade.
+        with transaction.atomic(using=self.using):
+            picked = due.values("pk")[:limit]
+            if not self.tasks.filter(pk__in=picked).update(**changes):
+                return []
+            # We finish every claimed batch before claiming again, so what we hold is this batch.
+            return list(self.tasks.held_by(self.worker_id))
+
+    def _claim_skip_locked(
+        self, due: TaskRecordQuerySet, limit: int, changes: dict[str, object]
+    ) -> list[TaskRecord]:
+        with transaction.atomic(using=self.using):
+            records = list(due.select_for_update(skip_locked=True)[:limit])
+            if records:
+                self.tasks.filter(pk__in=[record.pk for record in records]).update(**changes)
+        for record in records:
+            for field, value in changes.items():
+                setattr(record, field, value)
+        return records
+
+    def start(self, task: ClaimedTask, now: datetime) -> bool:
+        record: TaskRecord = task.record
+        worker_ids = [*as_list(record.worker_ids), self.worker_id]
+        started_at = record.started_at or now
+        updated = self._write(
+            lambda: self._held(task).update(
+                worker_ids=worker_ids, started_at=started_at, last_attempted_at=now
+            )
+        )
+        if updated:
+            record.worker_ids, record.started_at, record.last_attempted_at = (
+                worker_ids,
+                started_at,
+                now,
+            )
+        return updated == 1
+
+    def finish(self, task: ClaimedTask, outcome: Outcome, now: datetime) -> bool:
+        record: TaskRecord = task.record
+        changes: dict[str, object] = {
+            "finished_at": now,
+            "claimed_by": None,
+            "claim_lock": None,
+            "lease_expires_at": None,
+        }
+        if outcome.failure is None:
+            changes.update(status=Status.SUCCESSFUL, return_value=outcome.return_value)
+        else:
+            changes.update(status=Status.FAILED, errors=[*as_list(record.errors), asdict(outcome.failure)])
+        updated = self._write(lambda: self._held(task).update(**changes))
+        if updated:
+            for field, value in changes.items():
+                setattr(record, field, value)
+        return updated == 1
+
+    def release(self, tasks: Sequence[ClaimedTask]) -> None:
+        ids = [task.record.pk for task in tasks]
+        self._write(
+            lambda: self.tasks.held_by(self.worker_id)
+            .filter(pk__in=ids)
+            .update(status=Status.READY, claimed_by=None, claim_lock=None, lease_expires_at=None)
+        )
+
+    def renew_leases(self, now: datetime) -> None:
+        self._write(
+            lambda: self.tasks.held_by(self.worker_id).update(lease_expires_at=now + self.lease)
+        )
+
+    def record_batch(self, summary: BatchSummary) -> None:
+        assert summary.finished_at is not None
+        BatchRun.objects.using(self.using).create(
+            worker_id=summary.worker_id,
+            host=summary.host[:255],
+            pid=summary.pid,
+            backend_name=self.backend_name,
+            queues="*" if summary.queues is None else ",".join(sorted(summary.queues)),
+            started_at=summary.started_at,
+            finished_at=summary.finished_at,
+            duration=summary.duration,
+            max_seconds=summary.max_seconds,
+            max_tasks=summary.max_tasks,
+            tasks_run=summary.tasks_run,
+            succeeded=summary.succeeded,
+            failed=summary.failed,
+            recovered=summary.recovered,
+            stop_reason=summary.stop_reason,
+            error=summary.error,
+        )
+
+    def _held(self, task: ClaimedTask) -> TaskRecordQuerySet:
+        # Every write names our claim, so a run that lost its task (lease expired, task
+        # recovered elsewhere) changes nothing: the row count tells it so.
+        return self.tasks.held_by(self.worker_id).filter(pk=task.record.pk)
+
+    def _write(self, write: Callable[[], T]) -> T:
+        if connections[self.using].vendor != "sqlite":
+            return write()
+        return retry_while_locked(write)
+
+
+def retry_while_locked(write: Callable[[], T], patience: float = SQLITE_BUSY_PATIENCE) -> T:
+    """Retry a SQLite write that failed because another process holds the write lock."""
+    deadline = time.monotonic() + patience
+    delay = 0.01
+    while True:
+        try:
+            return write()
+        except OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)

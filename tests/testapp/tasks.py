@@ -1,0 +1,64 @@
+"""Tasks the test suite enqueues."""
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from django.tasks import TaskContext, task
+
+NOT_A_TASK = 42
+
+
+@task
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@task(queue_name="emails")
+def send_email(to: str) -> str:
+    return f"sent to {to}"
+
+
+@task
+def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+@task
+def return_object() -> Any:
+    return object()
+
+
+@task
+def exit_process() -> None:
+    raise SystemExit(3)
+
+
+@task(takes_context=True)
+def attempt_number(context: TaskContext) -> int:
+    return context.attempt
+
+
+@task
+def append_line(path: str, line: str, sleep: float = 0.0) -> str:
+    """Append `line` to `path`, so tests can count executions across processes."""
+    if sleep:
+        time.sleep(sleep)
+    with Path(path).open("a") as handle:
+        handle.write(line + "\n")
+    return line
+
+
+@task
+def sleep_then_append(path: str, line: str, seconds: float) -> None:
+    with Path(path).open("a") as handle:
+        handle.write(f"start {line} {os.getpid()}\n")
+    time.sleep(seconds)
+    with Path(path).open("a") as handle:
+        handle.write(f"end {line}\n")
+
+
+@task
+async def async_add(a: int, b: int) -> int:
+    return a + b
