@@ -1,4 +1,4 @@
-"""Run due background tasks from cron: budget, lock, drain loop and schedule maths, free of Django."""
+"""Run due background tasks from cron: budget, lock, drain loop, schedule maths; no Django."""
 
 from cronrunner.errors import CronRunnerError
 

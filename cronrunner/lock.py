@@ -64,7 +64,8 @@ class RunLock:
         except filelock.Timeout as e:
             raise LockHeld(f"Another run holds {self.path}: {self.holder().describe()}.") from e
         except OSError as e:
-            raise LockFileError(f"Cannot create the lock file {self.path}: {e.strerror or e}.") from e
+            reason = e.strerror or str(e)
+            raise LockFileError(f"Cannot create the lock file {self.path}: {reason}.") from e
 
     def release(self) -> None:
         """Give the lock up; the file stays so that later runs lock the same inode."""

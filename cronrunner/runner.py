@@ -40,7 +40,7 @@ def run_batch(
     worker_id: str,
     stop: StopFlag | None = None,
     report: Callable[[TaskReport], None] | None = None,
-    before_drain: Callable[[], None] | None = None,
+    before_drain: Callable[[], int] | None = None,
     heartbeat_cleanup: Callable[[], None] | None = None,
 ) -> BatchSummary:
     """Run one batch and return its summary, which is also stored in the batch log."""
@@ -64,7 +64,7 @@ def run_batch(
     try:
         summary.recovered = store.recover(clock.now())
         if before_drain is not None:
-            before_drain()
+            summary.scheduled = before_drain()
         with Heartbeat(
             lambda: store.renew_leases(clock.now()),
             interval=settings.lease_seconds / 4,
@@ -115,7 +115,7 @@ def describe_batch(summary: BatchSummary) -> str:
         return f"batch skipped: {summary.error}"
     line = (
         f"batch finished: {summary.tasks_run} run ({summary.succeeded} succeeded, "
-        f"{summary.failed} failed), {summary.recovered} recovered, "
+        f"{summary.failed} failed), {summary.recovered} recovered, {summary.scheduled} scheduled, "
         f"in {summary.duration:.1f}s of a {summary.max_seconds:g}s budget; "
         f"stopped: {summary.stop_reason}"
     )

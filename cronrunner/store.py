@@ -77,6 +77,7 @@ class BatchSummary:
     succeeded: int = 0
     failed: int = 0
     recovered: int = 0
+    scheduled: int = 0
     stop_reason: StopReason = StopReason.DRAINED
     error: str = ""
 

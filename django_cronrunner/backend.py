@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.apps import apps
@@ -36,8 +37,22 @@ class CronRunnerBackend(BaseTaskBackend):
     ) -> TaskResult:
         """Store the task in the caller's transaction and return its READY result."""
         self.validate_task(task)
-        now = timezone.now()
-        record = TaskRecord.objects.using(self.config.database).create(
+        record = self.new_record(task, args, kwargs, timezone.now())
+        record.save(using=self.config.database, force_insert=True)
+        result = to_task_result(record, task)
+        task_enqueued.send(type(self), task_result=result)
+        return result
+
+    def new_record(
+        self,
+        task: Task,
+        args: tuple[Any, ...] | list[Any],
+        kwargs: dict[str, Any],
+        now: datetime,
+        **fields: Any,
+    ) -> TaskRecord:
+        """Build the unsaved row for one call of `task`; `fields` override the defaults."""
+        return TaskRecord(
             backend_name=self.alias,
             task_path=task.module_path,
             queue_name=task.queue_name,
@@ -47,10 +62,8 @@ class CronRunnerBackend(BaseTaskBackend):
             run_after=task.run_after,
             due_at=task.run_after or now,
             enqueued_at=now,
+            **fields,
         )
-        result = to_task_result(record, task)
-        task_enqueued.send(type(self), task_result=result)
-        return result
 
     def get_result(self, result_id: str) -> TaskResult:
         """Read a result by id from any process."""
@@ -82,5 +95,14 @@ class CronRunnerBackend(BaseTaskBackend):
                     id="django_cronrunner.E002",
                 )
             )
-        return messages
+        from django_cronrunner.scheduling import parse_schedules  # noqa: PLC0415 (cycle)
 
+        messages.extend(
+            checks.Error(
+                str(error),
+                obj=f"TASKS[{self.alias!r}] schedule {name!r}",
+                id="django_cronrunner.E010",
+            )
+            for name, error in parse_schedules(self)[1].items()
+        )
+        return messages

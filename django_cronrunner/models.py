@@ -128,6 +128,7 @@ class BatchRun(models.Model):
     succeeded = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     recovered = models.PositiveIntegerField(default=0)
+    scheduled = models.PositiveIntegerField(default=0, help_text="Schedule slots enqueued.")
     stop_reason = models.CharField(max_length=20, choices=STOP_REASON_CHOICES)
     error = models.TextField(blank=True)
 
@@ -138,3 +139,28 @@ class BatchRun(models.Model):
 
     def __str__(self) -> str:
         return f"batch {self.worker_id} at {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ScheduleState(models.Model):
+    """How far one declared schedule has fired; its declaration lives in settings."""
+
+    backend_name = models.CharField(max_length=100)
+    name = models.CharField(max_length=200)
+    expression = models.CharField(max_length=200, help_text="The cron expression last seen.")
+    timezone = models.CharField(max_length=64, help_text="The time zone last seen.")
+    checked_until = models.DateTimeField(help_text="Slots up to this instant have been handled.")
+    last_slot = models.DateTimeField(null=True, blank=True, help_text="The last slot fired.")
+    paused = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "cronrunner_schedule"
+        verbose_name = "schedule"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["backend_name", "name"], name="cronrunner_schedule_unique_name"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name

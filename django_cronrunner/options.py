@@ -6,7 +6,8 @@ import hashlib
 import os
 import stat
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from cronrunner.errors import LockFileError
 
-KNOWN_OPTIONS = {"database", "lock_file", "lease_seconds", "claim_size"}
+KNOWN_OPTIONS = {"database", "lock_file", "lease_seconds", "claim_size", "schedules"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,7 @@ class BackendOptions:
     lock_file: str | None = None
     lease_seconds: float = 120.0
     claim_size: int = 8
+    schedules: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, alias: str, options: dict[str, Any]) -> BackendOptions:
@@ -53,8 +55,14 @@ class BackendOptions:
             raise ImproperlyConfigured(
                 f"TASKS[{alias!r}]['OPTIONS']['claim_size'] must be a whole number of at least 1."
             )
+        schedules = options.get("schedules", {})
+        if not isinstance(schedules, Mapping) or not all(isinstance(k, str) for k in schedules):
+            raise ImproperlyConfigured(
+                f"TASKS[{alias!r}]['OPTIONS']['schedules'] must be a dict keyed by schedule name."
+            )
         return cls(
             alias=alias,
+            schedules=schedules,
             database=database,
             lock_file=os.fspath(lock_file) if lock_file is not None else None,
             lease_seconds=float(lease),

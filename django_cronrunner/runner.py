@@ -51,11 +51,11 @@ def run_due_tasks(
     stop: StopFlag | None = None,
     report: Callable[[TaskReport], None] | None = None,
 ) -> BatchSummary:
-    """Run one batch of due tasks for `backend_alias`; raise StorageUnavailable if the DB is down."""
-    clock = clock or SystemClock()
+    """Run one batch for `backend_alias`; raise StorageUnavailable if the database is down."""
+    run_clock = clock or SystemClock()
     backend = get_backend(backend_alias)
     config = backend.config
-    lock = RunLock(lock_file or config.lock_path(), started_at=clock.now())
+    lock = RunLock(lock_file or config.lock_path(), started_at=run_clock.now())
     worker_id = new_worker_id()
     store = DatabaseTaskStore(
         using=config.database,
@@ -65,13 +65,20 @@ def run_due_tasks(
         lease_seconds=config.lease_seconds,
         queues=queues,
     )
+    before_drain: Callable[[], int] | None = None
+    if config.schedules:
+        from django_cronrunner.scheduling import fire_due_slots  # noqa: PLC0415 (TEMP)
+
+        def before_drain() -> int:
+            return fire_due_slots(backend, run_clock.now())
+
     try:
         connections[config.database].ensure_connection()
         return run_batch(
             store,
             TaskExecutor(backend),
             lock,
-            clock,
+            run_clock,
             RunSettings(
                 max_seconds=max_seconds,
                 max_tasks=max_tasks,
@@ -82,6 +89,7 @@ def run_due_tasks(
             worker_id=worker_id,
             stop=stop,
             report=report,
+            before_drain=before_drain,
             heartbeat_cleanup=connections.close_all,
         )
     except DatabaseError as e:

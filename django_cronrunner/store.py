@@ -144,7 +144,9 @@ class DatabaseTaskStore:
         if outcome.failure is None:
             changes.update(status=Status.SUCCESSFUL, return_value=outcome.return_value)
         else:
-            changes.update(status=Status.FAILED, errors=[*as_list(record.errors), asdict(outcome.failure)])
+            changes.update(
+                status=Status.FAILED, errors=[*as_list(record.errors), asdict(outcome.failure)]
+            )
         updated = self._write(lambda: self._held(task).update(**changes))
         if updated:
             for field, value in changes.items():
@@ -154,9 +156,13 @@ class DatabaseTaskStore:
     def release(self, tasks: Sequence[ClaimedTask]) -> None:
         ids = [task.record.pk for task in tasks]
         self._write(
-            lambda: self.tasks.held_by(self.worker_id)
-            .filter(pk__in=ids)
-            .update(status=Status.READY, claimed_by=None, claim_lock=None, lease_expires_at=None)
+            lambda: (
+                self.tasks.held_by(self.worker_id)
+                .filter(pk__in=ids)
+                .update(
+                    status=Status.READY, claimed_by=None, claim_lock=None, lease_expires_at=None
+                )
+            )
         )
 
     def renew_leases(self, now: datetime) -> None:
@@ -181,6 +187,7 @@ class DatabaseTaskStore:
             succeeded=summary.succeeded,
             failed=summary.failed,
             recovered=summary.recovered,
+            scheduled=summary.scheduled,
             stop_reason=summary.stop_reason,
             error=summary.error,
         )
@@ -196,7 +203,7 @@ class DatabaseTaskStore:
         return retry_while_locked(write)
 
 
-def retry_while_locked(write: Callable[[], T], patience: float = SQLITE_BUSY_PATIENCE) -> T:
+def retry_while_locked[T](write: Callable[[], T], patience: float = SQLITE_BUSY_PATIENCE) -> T:
     """Retry a SQLite write that failed because another process holds the write lock."""
     deadline = time.monotonic() + patience
     delay = 0.01
