@@ -6,8 +6,12 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.tasks import task_backends
+from django.utils import timezone
 
-from django_cronrunner.models import BatchRun, TaskRecord
+from django_cronrunner.backend import CronRunnerBackend
+from django_cronrunner.models import BatchRun, ScheduleState, TaskRecord
+from django_cronrunner.status import ScheduleStatus, local_and_utc, schedule_statuses
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -51,3 +55,40 @@ class BatchRunAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["stop_reason", "host"]
     ordering = ["-started_at"]
+
+
+@admin.register(ScheduleState)
+class ScheduleStateAdmin(ReadOnlyAdmin):
+    list_display = [
+        "name",
+        "expression",
+        "timezone",
+        "last_slot",
+        "next_slot",
+        "overdue",
+        "paused",
+    ]
+    list_filter = ["paused", "backend_name"]
+    search_fields = ["name"]
+    ordering = ["name"]
+
+    def _status(self, obj: ScheduleState) -> ScheduleStatus | None:
+        backend = task_backends[obj.backend_name]
+        if not isinstance(backend, CronRunnerBackend):
+            return None
+        for status in schedule_statuses(backend, timezone.now(), upcoming=1):
+            if status.name == obj.name:
+                return status
+        return None
+
+    @admin.display(description="next slot")
+    def next_slot(self, obj: ScheduleState) -> str:
+        status = self._status(obj)
+        if status is None or not status.next_slots:
+            return "not declared any more" if status is None else "-"
+        return local_and_utc(status.next_slots[0], status.timezone)
+
+    @admin.display(description="overdue", boolean=True)
+    def overdue(self, obj: ScheduleState) -> bool:
+        status = self._status(obj)
+        return status is not None and status.overdue
