@@ -1,7 +1,8 @@
-"""Schedule maths: slots across zones and DST, catch-up policies, and properties over random schedules."""
+"""Schedule maths: slots across zones and DST, catch-up policies, properties of random schedules."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,8 +27,10 @@ LORD_HOWE = "Australia/Lord_Howe"
 YEAR_2026 = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def local(moment: datetime, zone: str) -> str:
@@ -62,7 +65,7 @@ def test_aliases_and_spacing_are_accepted() -> None:
 
 def test_catch_up_policy_names() -> None:
     assert parse_catch_up("all") is CatchUp.ALL
-    with pytest.raises(InvalidSchedule, match="Unknown catch-up policy 'sometimes'.*'latest'"):
+    with pytest.raises(InvalidSchedule, match=r"Unknown catch-up policy 'sometimes'.*'latest'"):
         parse_catch_up("sometimes")
 
 
@@ -92,12 +95,18 @@ def test_quarter_hourly_fires_every_real_quarter_hour_for_a_year(zone: str) -> N
     slots = CronSchedule("*/15 * * * *", zone).slots(*YEAR_2026)
     # Real time has no DST: the skipped spring hour and the repeated autumn hour cancel out.
     assert len(slots) == 365 * 24 * 4
-    assert all(later - earlier == timedelta(minutes=15) for earlier, later in zip(slots, slots[1:]))
+    gaps = {later - earlier for earlier, later in itertools.pairwise(slots)}
+    assert gaps == {timedelta(minutes=15)}
 
 
 @pytest.mark.parametrize(
     ("expression", "zone"),
-    [("30 2 * * *", NEW_YORK), ("30 2 * * *", LONDON), ("30 1 * * *", NEW_YORK), ("30 1 * * *", LONDON)],
+    [
+        ("30 2 * * *", NEW_YORK),
+        ("30 2 * * *", LONDON),
+        ("30 1 * * *", NEW_YORK),
+        ("30 1 * * *", LONDON),
+    ],
 )
 def test_fixed_time_fires_once_per_local_day_for_a_year(expression: str, zone: str) -> None:
     schedule = CronSchedule(expression, zone)
@@ -148,7 +157,9 @@ def test_new_york_fall_back_real_time_fires_in_both_copies_of_the_hour() -> None
 def test_next_slot_from_inside_the_repeated_hour() -> None:
     schedule = CronSchedule("*/30 * * * *", NEW_YORK)
     # 01:50 EDT: the next real half hour is 01:00 EST, earlier on the wall clock.
-    assert local(schedule.next_slot(utc(2026, 11, 1, 5, 50)), NEW_YORK) == "2026-11-01T01:00:00-05:00"
+    assert (
+        local(schedule.next_slot(utc(2026, 11, 1, 5, 50)), NEW_YORK) == "2026-11-01T01:00:00-05:00"
+    )
     fixed = CronSchedule("15 1 * * *", NEW_YORK)
     assert local(fixed.next_slot(utc(2026, 11, 1, 6, 10)), NEW_YORK) == "2026-11-02T01:15:00-05:00"
 
@@ -156,7 +167,9 @@ def test_next_slot_from_inside_the_repeated_hour() -> None:
 def test_london_transitions() -> None:
     spring = CronSchedule("30 1 * * *", LONDON).slots(utc(2026, 3, 28, 12), utc(2026, 3, 29, 12))
     assert [local(slot, LONDON) for slot in spring] == ["2026-03-29T02:00:00+01:00"]
-    autumn = CronSchedule("*/20 * * * *", LONDON).slots(utc(2026, 10, 24, 23, 50), utc(2026, 10, 25, 1))
+    autumn = CronSchedule("*/20 * * * *", LONDON).slots(
+        utc(2026, 10, 24, 23, 50), utc(2026, 10, 25, 1)
+    )
     assert [local(slot, LONDON) for slot in autumn] == [
         "2026-10-25T01:00:00+01:00",
         "2026-10-25T01:20:00+01:00",
@@ -166,7 +179,9 @@ def test_london_transitions() -> None:
 
 
 def test_lord_howe_half_hour_shifts() -> None:
-    autumn = CronSchedule("*/15 * * * *", LORD_HOWE).slots(utc(2026, 4, 4, 14, 40), utc(2026, 4, 4, 15, 30))
+    autumn = CronSchedule("*/15 * * * *", LORD_HOWE).slots(
+        utc(2026, 4, 4, 14, 40), utc(2026, 4, 4, 15, 30)
+    )
     assert [local(slot, LORD_HOWE) for slot in autumn] == [
         "2026-04-05T01:45:00+11:00",
         "2026-04-05T01:30:00+10:30",  # 01:30-02:00 happens twice
@@ -227,7 +242,9 @@ def test_all_policy_is_capped_to_the_most_recent_slots() -> None:
 
 def test_latest_policy_finds_a_slot_long_ago_quickly() -> None:
     schedule = CronSchedule("0 0 1 1 *")
-    assert due_slots(schedule, utc(2020, 6, 1), utc(2026, 11, 22), CatchUp.LATEST) == [utc(2026, 1, 1)]
+    assert due_slots(schedule, utc(2020, 6, 1), utc(2026, 11, 22), CatchUp.LATEST) == [
+        utc(2026, 1, 1)
+    ]
     assert due_slots(schedule, utc(2026, 6, 1), utc(2026, 11, 22), CatchUp.LATEST) == []
 
 
@@ -275,7 +292,9 @@ hour_fields = st.one_of(
     st.just("*"),
     st.integers(1, 6).map(lambda step: f"*/{step}"),
     st.integers(0, 23).map(str),
-    st.tuples(st.integers(0, 11), st.integers(12, 23)).map(lambda bounds: f"{bounds[0]}-{bounds[1]}"),
+    st.tuples(st.integers(0, 11), st.integers(12, 23)).map(
+        lambda bounds: f"{bounds[0]}-{bounds[1]}"
+    ),
 )
 expressions = st.tuples(minute_fields, hour_fields, st.sampled_from(["*", "*", "1", "1-15"])).map(
     lambda parts: f"{parts[0]} {parts[1]} {parts[2]} * *"
@@ -287,7 +306,8 @@ def windows(draw: st.DrawFn) -> tuple[str, datetime]:
     """Draw a zone and a start near one of its transitions (or anywhere in 2026)."""
     zone = draw(st.sampled_from(ZONES))
     near = TRANSITIONS[zone]
-    if near and draw(st.booleans()):
+    near_a_transition: bool = draw(st.booleans())
+    if near and near_a_transition:
         start = draw(st.sampled_from(near)) - timedelta(minutes=draw(st.integers(0, 240)))
     else:
         start = utc(2026, 1, 1) + timedelta(minutes=draw(st.integers(0, 365 * 24 * 60)))
@@ -337,7 +357,7 @@ def test_each_next_slot_is_strictly_later(expression: str, window: tuple[str, da
         moment = schedule.next_slot(moment)
         chained.append(moment)
     assert chained[0] > after
-    assert all(earlier < later for earlier, later in zip(chained, chained[1:]))
+    assert all(earlier < later for earlier, later in itertools.pairwise(chained))
     assert chained == schedule.upcoming(after, 12)
     # Asking from any slot continues the same sequence: nothing lost or repeated.
     assert schedule.upcoming(chained[4], 7) == chained[5:]
