@@ -21,6 +21,7 @@ from cronrunner.store import BatchSummary
 from django_cronrunner.backend import CronRunnerBackend
 from django_cronrunner.errors import BackendMismatch
 from django_cronrunner.execution import TaskExecutor
+from django_cronrunner.scheduling import fire_due_slots
 from django_cronrunner.store import DatabaseTaskStore
 
 
@@ -67,8 +68,6 @@ def run_due_tasks(
     )
     before_drain: Callable[[], int] | None = None
     if config.schedules:
-        from django_cronrunner.scheduling import fire_due_slots  # noqa: PLC0415 (TEMP)
-
         def before_drain() -> int:
             return fire_due_slots(backend, run_clock.now())
 
