@@ -52,18 +52,18 @@ class CronRunnerBackend(BaseTaskBackend):
         **fields: Any,
     ) -> TaskRecord:
         """Build the unsaved row for one call of `task`; `fields` override the defaults."""
-        return TaskRecord(
-            backend_name=self.alias,
-            task_path=task.module_path,
-            queue_name=task.queue_name,
-            priority=task.priority,
-            args=to_json(list(args), "arguments"),
-            kwargs=to_json(kwargs, "keyword arguments"),
-            run_after=task.run_after,
-            due_at=task.run_after or now,
-            enqueued_at=now,
-            **fields,
-        )
+        defaults: dict[str, Any] = {
+            "backend_name": self.alias,
+            "task_path": task.module_path,
+            "queue_name": task.queue_name,
+            "priority": task.priority,
+            "args": to_json(list(args), "arguments"),
+            "kwargs": to_json(kwargs, "keyword arguments"),
+            "run_after": task.run_after,
+            "due_at": task.run_after or now,
+            "enqueued_at": now,
+        }
+        return TaskRecord(**(defaults | fields))
 
     def get_result(self, result_id: str) -> TaskResult:
         """Read a result by id from any process."""

@@ -125,8 +125,13 @@ def _fire(backend: CronRunnerBackend, spec: ScheduleSpec, now: datetime) -> int:
             return 0
         if now <= state.checked_until:
             return 0
+        # A changed expression or zone starts afresh from now, as a new schedule would: slots
+        # of the new rule that fell before the change were never promised to anyone.
+        changed = (state.expression, state.timezone) != (spec.cron.expression, spec.cron.timezone)
         slots = (
-            [] if state.paused else due_slots(spec.cron, state.checked_until, now, spec.catch_up)
+            []
+            if state.paused or changed
+            else due_slots(spec.cron, state.checked_until, now, spec.catch_up)
         )
         for slot in slots:
             record = _insert_slot(backend, spec, slot, now)
