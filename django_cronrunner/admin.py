@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.tasks import task_backends
+from django.tasks.exceptions import InvalidTaskBackend
 from django.utils import timezone
 
 from django_cronrunner.backend import CronRunnerBackend
@@ -72,8 +74,23 @@ class ScheduleStateAdmin(ReadOnlyAdmin):
     search_fields = ["name"]
     ordering = ["name"]
 
+    actions = ["pause", "resume"]
+
+    @admin.action(description="Pause the selected schedules")
+    def pause(self, request: HttpRequest, queryset: QuerySet[ScheduleState]) -> None:
+        count = queryset.update(paused=True)
+        self.message_user(request, f"Paused {count} schedule(s); their slots will not fire.")
+
+    @admin.action(description="Resume the selected schedules (skipped slots are not replayed)")
+    def resume(self, request: HttpRequest, queryset: QuerySet[ScheduleState]) -> None:
+        count = queryset.update(paused=False)
+        self.message_user(request, f"Resumed {count} schedule(s).")
+
     def _status(self, obj: ScheduleState) -> ScheduleStatus | None:
-        backend = task_backends[obj.backend_name]
+        try:
+            backend = task_backends[obj.backend_name]
+        except InvalidTaskBackend:
+            return None  # the backend was removed from TASKS; its history stays readable
         if not isinstance(backend, CronRunnerBackend):
             return None
         for status in schedule_statuses(backend, timezone.now(), upcoming=1):
