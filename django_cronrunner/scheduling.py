@@ -44,7 +44,7 @@ class ScheduleSpec:
     """One valid schedule declaration."""
 
     name: str
-    task: Task
+    task: Task[..., Any]
     cron: CronSchedule
     catch_up: CatchUp = CatchUp.LATEST
     args: list[Any] = field(default_factory=list)
