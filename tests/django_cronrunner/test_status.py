@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
@@ -9,16 +10,17 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.tasks import task_backends
 from django.test import Client
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from django_cronrunner.backend import CronRunnerBackend
-from django_cronrunner.models import ScheduleState
+from django_cronrunner.models import BatchRun, ScheduleState, TaskRecord
 from django_cronrunner.scheduling import fire_due_slots
 from django_cronrunner.status import schedule_statuses
+from tests.testapp.tasks import add, send_email
 
 pytestmark = pytest.mark.django_db
 
@@ -94,7 +96,7 @@ def test_statuses_report_last_slot_and_pause(backend: CronRunnerBackend) -> None
 
 def test_status_with_no_schedules(settings: Settings, tmp_path: Path) -> None:
     settings.TASKS = with_schedules(settings, tmp_path)
-    assert status_output().strip() == "No schedules are declared."
+    assert "No schedules are declared." in status_output()
 
 
 @pytest.fixture
@@ -135,3 +137,124 @@ def test_schedule_admin_shows_next_slot_and_pauses(
         "/admin/django_cronrunner/schedulestate/", {"action": "resume", "_selected_action": ids}
     )
     assert not ScheduleState.objects.get(name="minutely").paused
+
+
+def run_status(*args: str) -> tuple[int, str, str]:
+    """Run cronrunner_status; return its exit code, stdout and stderr."""
+    out, err = StringIO(), StringIO()
+    try:
+        call_command("cronrunner_status", *args, stdout=out, stderr=err)
+    except SystemExit as e:
+        return int(e.code or 0), out.getvalue(), err.getvalue()
+    return 0, out.getvalue(), err.getvalue()
+
+
+def record_batch(finished_ago: timedelta, **counts: Any) -> BatchRun:
+    finished = timezone.now() - finished_ago
+    return BatchRun.objects.create(
+        worker_id="host:1:abc",
+        host="host",
+        pid=1,
+        backend_name="default",
+        queues="*",
+        started_at=finished - timedelta(seconds=3),
+        finished_at=finished,
+        duration=3.0,
+        max_seconds=50,
+        stop_reason="drained",
+        **counts,
+    )
+
+
+def test_backlog_per_queue_and_last_batch(settings: Settings, tmp_path: Path) -> None:
+    settings.TASKS = with_schedules(settings, tmp_path)
+    add.enqueue(1, 2)
+    add.using(run_after=timezone.now() + timedelta(hours=1)).enqueue(1, 2)
+    send_email.enqueue("a@example.com")
+    record_batch(timedelta(seconds=30), tasks_run=4, failed=1)
+    code, output, _ = run_status()
+    assert code == 0
+    assert "queue default: 1 due, 1 deferred, 0 running" in output
+    assert "queue emails: 1 due, 0 deferred, 0 running" in output
+    assert "4 run, 1 failed, 3.0s of 50s; stopped: drained" in output
+
+
+def test_check_passes_when_batches_run_and_nothing_waits(
+    settings: Settings, tmp_path: Path
+) -> None:
+    settings.TASKS = with_schedules(settings, tmp_path)
+    record_batch(timedelta(seconds=30))
+    code, output, err = run_status("--check")
+    assert (code, err) == (0, "")
+    assert "OK: no problems found." in output
+
+
+def test_check_fails_when_no_batch_ever_ran(settings: Settings, tmp_path: Path) -> None:
+    settings.TASKS = with_schedules(settings, tmp_path)
+    code, _, err = run_status("--check")
+    assert code == 1
+    assert err.strip() == (
+        "PROBLEM: no batch has ever run: is run_due_tasks in cron or a systemd timer?"
+    )
+
+
+def test_check_names_silence_waiting_and_failures(settings: Settings, tmp_path: Path) -> None:
+    settings.TASKS = with_schedules(settings, tmp_path)
+    record_batch(timedelta(minutes=12))
+    add.using(run_after=timezone.now() - timedelta(minutes=20)).enqueue(1, 2)
+    TaskRecord.objects.bulk_create(
+        TaskRecord(
+            backend_name="default",
+            task_path="tests.testapp.tasks.fail",
+            status="FAILED",
+            enqueued_at=timezone.now(),
+            due_at=timezone.now(),
+            finished_at=timezone.now() - timedelta(minutes=5),
+        )
+        for _ in range(3)
+    )
+    code, _, err = run_status("--check", "--max-silence", "10", "--max-failures", "2")
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("PROBLEM: no batch has run for 12 minutes (limit 10 minutes)")
+    assert lines[1].startswith("PROBLEM: the oldest due task has waited 20 minutes")
+    assert lines[2] == "PROBLEM: 3 tasks failed in the last hour (limit 2)"
+    assert run_status("--check", "--max-silence", "15", "--max-wait", "30")[0] == 0
+
+
+def test_json_output_for_machines(backend: CronRunnerBackend) -> None:
+    record_batch(timedelta(minutes=1), tasks_run=2)
+    add.enqueue(1, 2)
+    code, output, _ = run_status("--json", "--check")
+    document = json.loads(output)
+    assert code == 0
+    assert document["backend"] == "default"
+    assert document["queues"] == [{"queue_name": "default", "due": 1, "deferred": 0, "running": 0}]
+    assert document["last_batch"]["tasks_run"] == 2
+    assert document["problems"] == []
+    names = [schedule["name"] for schedule in document["schedules"]]
+    assert names == ["broken", "minutely", "nightly"]
+    nightly = document["schedules"][2]
+    assert len(nightly["next_slots"]) == 3 and nightly["error"] is None
+
+
+def test_overdue_schedule_is_a_problem(backend: CronRunnerBackend) -> None:
+    record_batch(timedelta(seconds=10))
+    fire_due_slots(backend, timezone.now() - timedelta(minutes=10))
+    code, _, err = run_status("--check")
+    assert code == 1
+    assert "PROBLEM: schedule 'minutely' is overdue" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-silence", "0"], "must be a positive number"),
+        (["--max-wait", "soon"], "is not a number"),
+        (["--max-failures", "-1"], "must be at least 1"),
+    ],
+)
+def test_bad_limits_are_refused(args: list[str], message: str) -> None:
+    with pytest.raises(CommandError, match=message):
+        call_command("cronrunner_status", *args)

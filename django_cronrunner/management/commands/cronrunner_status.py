@@ -1,37 +1,135 @@
-"""manage.py cronrunner_status: show each schedule and whether it is firing on time."""
+"""manage.py cronrunner_status: backlog, last batch and schedules; --check for monitors."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import Error as DatabaseError
 from django.utils import timezone
 
 from cronrunner.errors import CronRunnerError
-from django_cronrunner.management.commands.run_due_tasks import backend_alias
+from django_cronrunner.health import Health, Limits, health, json_ready, problems
+from django_cronrunner.management.commands.run_due_tasks import (
+    backend_alias,
+    positive_float,
+    positive_int,
+)
 from django_cronrunner.runner import get_backend
 from django_cronrunner.status import ScheduleStatus, local_and_utc, schedule_statuses
 
 
+def minutes(value: str) -> timedelta:
+    """Parse a positive number of minutes."""
+    return timedelta(minutes=positive_float(value))
+
+
 class Command(BaseCommand):
-    help = "Show declared schedules: last slot fired, the next slots, and any that are overdue."
+    help = (
+        "Show the backlog per queue, the last batch and each schedule's next slots. "
+        "With --check, exit 1 with one line per problem, for monitors."
+    )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             "--backend", type=backend_alias, default="default", help="TASKS alias to show."
         )
+        parser.add_argument("--json", action="store_true", help="Print one JSON document.")
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="Exit 1, naming each problem on its own line, if a limit below is passed.",
+        )
+        parser.add_argument(
+            "--max-silence",
+            type=minutes,
+            default=timedelta(minutes=5),
+            metavar="MINUTES",
+            help="Problem: no batch finished within this many minutes (default 5).",
+        )
+        parser.add_argument(
+            "--max-wait",
+            type=minutes,
+            default=timedelta(minutes=15),
+            metavar="MINUTES",
+            help="Problem: a due task has waited longer than this (default 15).",
+        )
+        parser.add_argument(
+            "--max-failures",
+            type=positive_int,
+            default=None,
+            metavar="N",
+            help="Problem: more than N tasks failed in the last hour (default: not checked).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             backend = get_backend(options["backend"])
+            now = timezone.now()
+            report = health(backend, now)
+            schedules = schedule_statuses(backend, now)
         except CronRunnerError as e:
             raise CommandError(str(e)) from e
-        statuses = schedule_statuses(backend, timezone.now())
-        if not statuses:
-            self.stdout.write("No schedules are declared.")
-        for status in statuses:
-            self.stdout.write("\n".join(describe_schedule(status)))
+        except DatabaseError as e:
+            raise CommandError(f"The database cannot be used: {e}") from e
+        limits = Limits(options["max_silence"], options["max_wait"], options["max_failures"])
+        found = problems(report, limits) + [
+            f"schedule {status.name!r} is overdue: its slot "
+            f"{local_and_utc(status.overdue_slot, status.timezone)} has not fired"
+            for status in schedules
+            if status.overdue_slot is not None
+        ]
+        if options["json"]:
+            document = report.as_json()
+            document["schedules"] = [json_ready(asdict(status)) for status in schedules]
+            document["problems"] = found
+            self.stdout.write(json.dumps(document, indent=2))
+        else:
+            self.stdout.write("\n".join(describe_health(report)))
+            if not schedules:
+                self.stdout.write("No schedules are declared.")
+            for status in schedules:
+                self.stdout.write("\n".join(describe_schedule(status)))
+        if options["check"]:
+            if found:
+                for problem in found:
+                    self.stderr.write(f"PROBLEM: {problem}")
+                sys.exit(1)
+            if not options["json"]:
+                self.stdout.write("OK: no problems found.")
+
+
+def describe_health(report: Health) -> list[str]:
+    """Lay out the backlog and the last batch."""
+    lines = [f"Backend {report.backend!r}:"]
+    if not report.queues:
+        lines.append("  backlog: empty")
+    for queue in report.queues:
+        lines.append(
+            f"  queue {queue.queue_name}: {queue.due} due, {queue.deferred} deferred, "
+            f"{queue.running} running"
+        )
+    wait = report.oldest_due_wait
+    if wait is not None:
+        lines.append(f"  oldest due task has waited {wait.total_seconds():.0f}s")
+    lines.append(f"  failures in the last hour: {report.failures_in_window}")
+    batch = report.last_batch
+    if batch is None:
+        lines.append("  last batch: none yet")
+    else:
+        ago = (report.now - batch.finished_at).total_seconds()
+        lines.append(
+            f"  last batch: {batch.finished_at:%Y-%m-%d %H:%M:%S %Z} ({ago:.0f}s ago) on "
+            f"{batch.host}: {batch.tasks_run} run, {batch.failed} failed, "
+            f"{batch.duration:.1f}s of {batch.max_seconds:g}s; stopped: {batch.stop_reason}"
+            + (f" ({batch.error})" if batch.error else "")
+        )
+    return lines
 
 
 def describe_schedule(status: ScheduleStatus) -> list[str]:
