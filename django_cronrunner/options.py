@@ -15,8 +15,16 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from cronrunner.errors import LockFileError
+from django_cronrunner.retention import Retention
 
-KNOWN_OPTIONS = {"database", "lock_file", "lease_seconds", "claim_size", "schedules"}
+KNOWN_OPTIONS = {
+    "database",
+    "lock_file",
+    "lease_seconds",
+    "claim_size",
+    "schedules",
+    "retention",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +37,7 @@ class BackendOptions:
     lease_seconds: float = 120.0
     claim_size: int = 8
     schedules: Mapping[str, Any] = field(default_factory=dict)
+    retention: Retention = field(default_factory=Retention)
 
     @classmethod
     def parse(cls, alias: str, options: dict[str, Any]) -> BackendOptions:
@@ -63,6 +72,7 @@ class BackendOptions:
         return cls(
             alias=alias,
             schedules=schedules,
+            retention=Retention.parse(alias, options.get("retention", {})),
             database=database,
             lock_file=os.fspath(lock_file) if lock_file is not None else None,
             lease_seconds=float(lease),
