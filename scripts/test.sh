@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Install the project and its test tools into .venv, then run ruff, mypy and the test suite on
+# SQLite, PostgreSQL and MariaDB. Extra arguments go to every pytest run (e.g. -k lock, -x).
+# Under CI=true the PostgreSQL and MariaDB suites are required; otherwise an unreachable server
+# is skipped with a loud notice.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
+cd "$REPO_ROOT"
+
+CI="${CI:-false}"
+PG_HOST="${CRONRUNNER_PG_HOST:-127.0.0.1}"
+PG_PORT="${CRONRUNNER_PG_PORT:-5432}"
+MYSQL_HOST="${CRONRUNNER_MYSQL_HOST:-127.0.0.1}"
+MYSQL_PORT="${CRONRUNNER_MYSQL_PORT:-3306}"
+SUMMARY=()
+FAILED=0
+
+is_root() { [ "$(id -u)" = 0 ]; }
+required() { [ "$CI" = true ]; }
+
+# mysqlclient compiles against Debian's MariaDB headers, found through pkg-config.
+ensure_mysql_headers() {
+    if command -v pkg-config > /dev/null 2>&1 \
+        && { pkg-config --exists libmariadb || pkg-config --exists mysqlclient; } 2> /dev/null; then
+        return 0
+    fi
+    if is_root && command -v apt-get > /dev/null 2>&1; then
+        echo "==> installing pkg-config and libmariadb-dev (needed to build mysqlclient)"
+        apt-get update -qq > /dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pkg-config libmariadb-dev > /dev/null
+        return 0
+    fi
+    return 1
+}
+
+MYSQL_DRIVER=true
+if ! ensure_mysql_headers; then
+    if required; then
+        echo "error: mysqlclient needs pkg-config and libmariadb-dev; install them (as root)." >&2
+        exit 1
+    fi
+    echo "!!! SKIPPING MariaDB: pkg-config/libmariadb-dev missing and not root to install them"
+    MYSQL_DRIVER=false
+fi
+if [ "$MYSQL_DRIVER" = true ]; then
+    install_project ".[test,postgresql,mysql]"
+else
+    install_project ".[test,postgresql]"
+fi
+PY="$VENV/bin/python"
+
+server_up() {  # vendor
+    case "$1" in
+        postgresql) "$PY" - "$PG_HOST" "$PG_PORT" <<'PYEOF' 2> /dev/null ;;
+import sys, psycopg
+psycopg.connect(host=sys.argv[1], port=sys.argv[2], user="postgres", dbname="postgres", connect_timeout=3).close()
+PYEOF
+        mariadb) "$PY" - "$MYSQL_HOST" "$MYSQL_PORT" <<'PYEOF' 2> /dev/null ;;
+import sys, MySQLdb
+MySQLdb.connect(host=sys.argv[1], port=int(sys.argv[2]), user="root", connect_timeout=3).close()
+PYEOF
+    esac
+}
+
+start_server() {  # vendor: try to start a local server that is down (root only)
+    is_root || return 0
+    case "$1" in
+        postgresql)
+            command -v pg_ctlcluster > /dev/null 2>&1 && [ -d /etc/postgresql ] || return 0
+            echo "==> starting PostgreSQL"
+            pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+            ;;
+        mariadb)
+            [ -x /usr/sbin/mariadbd ] || return 0
+            echo "==> starting MariaDB"
+            start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+            ;;
+    esac
+    for _ in $(seq 30); do
+        server_up "$1" && return 0
+        sleep 1
+    done
+}
+
+run_step() {  # label, command...
+    local label="$1"
+    shift
+    local started=$SECONDS
+    echo "==> $label"
+    local status=0
+    "$@" || status=$?
+    local took=$((SECONDS - started))
+    if [ "$status" = 0 ]; then
+        SUMMARY+=("passed   $label (${took}s)")
+    else
+        # pytest exits 5 when it collected nothing: a suite that silently vanished is a failure.
+        SUMMARY+=("FAILED   $label (exit $status, ${took}s)")
+        FAILED=1
+    fi
+}
+
+run_step "ruff check" "$PY" -m ruff check .
+run_step "ruff format --check" "$PY" -m ruff format --check .
+run_step "mypy" "$PY" -m mypy
+run_step "pytest on SQLite" env CRONRUNNER_TEST_DB=sqlite "$PY" -m pytest tests "$@"
+
+SERVER_TESTS=(tests/django_cronrunner)
+[ -d tests/e2e ] && SERVER_TESTS+=(tests/e2e)
+for vendor in postgresql mariadb; do
+    if [ "$vendor" = mariadb ] && [ "$MYSQL_DRIVER" = false ]; then
+        SUMMARY+=("SKIPPED  pytest on MariaDB (no driver)")
+        continue
+    fi
+    server_up "$vendor" || start_server "$vendor"
+    if ! server_up "$vendor"; then
+        if required; then
+            SUMMARY+=("FAILED   pytest on $vendor (server unreachable; required under CI=true)")
+            FAILED=1
+        else
+            echo "!!! SKIPPING $vendor: no server reachable (set CI=true to make this an error)"
+            SUMMARY+=("SKIPPED  pytest on $vendor (server unreachable)")
+        fi
+        continue
+    fi
+    run_step "pytest on $vendor" env CRONRUNNER_TEST_DB="$vendor" \
+        "$PY" -m pytest "${SERVER_TESTS[@]}" "$@"
+done
+
+echo
+echo "==> summary"
+printf '    %s\n' "${SUMMARY[@]}"
+exit "$FAILED"
