@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import apps
 from django.core import checks
 from django.core.exceptions import ValidationError
 from django.db import connections
-from django.tasks import Task, TaskResult
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.tasks.signals import task_enqueued
@@ -18,6 +17,11 @@ from django.utils import timezone
 from django_cronrunner.models import TaskRecord
 from django_cronrunner.options import BackendOptions
 from django_cronrunner.results import to_json, to_task_result
+
+if TYPE_CHECKING:
+    from django.tasks import Task, TaskResult
+
+    from django_cronrunner.results import AnyResult, AnyTask
 
 
 class CronRunnerBackend(BaseTaskBackend):
@@ -32,20 +36,20 @@ class CronRunnerBackend(BaseTaskBackend):
         super().__init__(alias, params)
         self.config = BackendOptions.parse(alias, self.options)
 
-    def enqueue(
-        self, task: Task, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]
-    ) -> TaskResult:
+    def enqueue[**P, R](
+        self, task: Task[P, R], args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]
+    ) -> TaskResult[P, R]:
         """Store the task in the caller's transaction and return its READY result."""
         self.validate_task(task)
         record = self.new_record(task, args, kwargs, timezone.now())
         record.save(using=self.config.database, force_insert=True)
         result = to_task_result(record, task)
         task_enqueued.send(type(self), task_result=result)
-        return result
+        return cast("TaskResult[P, R]", result)
 
     def new_record(
         self,
-        task: Task,
+        task: AnyTask,
         args: tuple[Any, ...] | list[Any],
         kwargs: dict[str, Any],
         now: datetime,
@@ -65,7 +69,7 @@ class CronRunnerBackend(BaseTaskBackend):
         }
         return TaskRecord(**(defaults | fields))
 
-    def get_result(self, result_id: str) -> TaskResult:
+    def get_result(self, result_id: str) -> AnyResult:
         """Read a result by id from any process."""
         try:
             record = TaskRecord.objects.using(self.config.database).get(
@@ -95,7 +99,8 @@ class CronRunnerBackend(BaseTaskBackend):
                     id="django_cronrunner.E002",
                 )
             )
-        from django_cronrunner.scheduling import parse_schedules  # noqa: PLC0415 (cycle)
+        # Imported here because scheduling imports this module.
+        from django_cronrunner.scheduling import parse_schedules
 
         messages.extend(
             checks.Error(

@@ -12,8 +12,13 @@ from django.utils.module_loading import import_string
 from django_cronrunner.errors import ArgumentsError, NotJSONError, TaskPathError
 from django_cronrunner.models import TaskRecord, as_list
 
+# A task of any signature, and the result of one. `type` aliases are evaluated lazily, which
+# matters: django.tasks classes are generic only in the type stubs.
+type AnyTask = Task[..., Any]
+type AnyResult = TaskResult[..., Any]
 
-def resolve_task(task_path: str) -> Task:
+
+def resolve_task(task_path: str) -> AnyTask:
     """Import `task_path` and return it only if it is a Task."""
     try:
         candidate = import_string(task_path)
@@ -48,7 +53,7 @@ def stored_arguments(record: TaskRecord) -> tuple[list[Any], dict[str, Any]]:
     return record.args, record.kwargs
 
 
-def task_for(record: TaskRecord) -> Task:
+def task_for(record: TaskRecord) -> AnyTask:
     """Return the record's Task with the priority, queue and run_after it was enqueued with."""
     task = resolve_task(record.task_path)
     return task.using(
@@ -59,7 +64,7 @@ def task_for(record: TaskRecord) -> Task:
     )
 
 
-def to_task_result(record: TaskRecord, task: Task | None = None) -> TaskResult:
+def to_task_result(record: TaskRecord, task: AnyTask | None = None) -> AnyResult:
     """Build the TaskResult a caller sees for `record`."""
     args, kwargs = stored_arguments(record)
     errors = [
@@ -70,7 +75,7 @@ def to_task_result(record: TaskRecord, task: Task | None = None) -> TaskResult:
         for error in as_list(record.errors)
         if isinstance(error, dict)
     ]
-    result = TaskResult(
+    result: AnyResult = TaskResult(
         task=task or task_for(record),
         id=str(record.id),
         status=TaskResultStatus(record.status),

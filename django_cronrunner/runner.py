@@ -68,6 +68,7 @@ def run_due_tasks(
     )
     before_drain: Callable[[], int] | None = None
     if config.schedules:
+
         def before_drain() -> int:
             return fire_due_slots(backend, run_clock.now())
 

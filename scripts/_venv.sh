@@ -10,8 +10,8 @@ find_python() {
         local wanted
         wanted="$(tr -d '[:space:]' < "$REPO_ROOT/.python-version")"
         candidates+=("${PYENV_ROOT:-$HOME/.pyenv}/versions/$wanted/bin/python")
-        # pyenv may know only a newer patch release of the same minor version.
-        for found in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"${wanted%.*}".*/bin/python; do
+        # ".python-version" may name a minor version (3.13) that pyenv has as 3.13.x.
+        for found in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$wanted".*/bin/python; do
             candidates+=("$found")
         done
     fi
