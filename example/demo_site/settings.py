@@ -1,7 +1,7 @@
 """Settings of the demo project: SQLite, the console email backend, django-cronrunner."""
 
-from pathlib import Path
 import os
+from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("DEMO_VAR_DIR", BASE_DIR / "var"))
