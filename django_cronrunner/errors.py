@@ -17,3 +17,11 @@ class NotJSONError(CronRunnerError, TypeError):
 
 class BackendMismatch(CronRunnerError):
     """The backend alias does not name a CronRunnerBackend."""
+
+
+class ReceiverError(CronRunnerError):
+    """A receiver cannot be connected to run in the background."""
+
+
+class ReceiverArgumentError(CronRunnerError, TypeError):
+    """A signal argument cannot travel to a background receiver, or be rebuilt for it."""
