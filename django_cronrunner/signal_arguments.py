@@ -48,7 +48,11 @@ def _encode(receiver: str, name: str, value: Any, deleted: bool, depth: int) -> 
                 f"Background receiver {receiver} was sent argument {name!r}, an unsaved "
                 f"{type(value).__name__} with no primary key, which cannot be fetched later."
             )
-        return {MODEL: _label(type(value)), "pk": _encode(receiver, name, value.pk, False, 1)}
+        return {
+            MODEL: _label(type(value)),
+            "pk": _encode(receiver, name, value.pk, False, 1),
+            "db": value._state.db,
+        }
     if isinstance(value, type) and issubclass(value, models.Model):
         return {MODEL_CLASS: _label(value)}
     if isinstance(value, models.QuerySet):
@@ -83,7 +87,7 @@ def _decode(receiver: str, name: str, value: Any) -> Any:
     if MODEL in value:
         model = _model(receiver, name, value[MODEL])
         try:
-            return model._base_manager.get(pk=value["pk"])
+            return model._base_manager.db_manager(value.get("db")).get(pk=value["pk"])
         except ObjectDoesNotExist:
             raise ReceiverArgumentError(
                 f"Background receiver {receiver} was not called: argument {name!r}, "
