@@ -1,0 +1,241 @@
+"""The ORM task store on a real database: claims, exclusivity, leases, recovery, query counts."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+
+from cronrunner.store import Outcome, Status, TaskFailure
+from django_cronrunner.models import TaskRecord
+from django_cronrunner.runner import run_due_tasks
+from django_cronrunner.store import DatabaseTaskStore
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+def add(
+    priority: int = 0, due: datetime = NOW, queue: str = "default", **fields: Any
+) -> TaskRecord:
+    return TaskRecord.objects.create(
+        backend_name="default",
+        task_path="tests.testapp.tasks.add",
+        args=[1, 2],
+        priority=priority,
+        queue_name=queue,
+        due_at=due,
+        enqueued_at=NOW - timedelta(hours=1),
+        **fields,
+    )
+
+
+def store(
+    worker: str = "w1",
+    lock: str = "lock-a",
+    lease: float = 60,
+    queues: frozenset[str] | None = None,
+) -> DatabaseTaskStore:
+    return DatabaseTaskStore(
+        using="default",
+        backend_name="default",
+        worker_id=worker,
+        lock_key=lock,
+        lease_seconds=lease,
+        queues=queues,
+    )
+
+
+def status_of(record: TaskRecord) -> str:
+    record.refresh_from_db()
+    return record.status
+
+
+def test_claims_highest_priority_first_then_oldest_due() -> None:
+    low = add(priority=-3)
+    old = add(due=NOW - timedelta(minutes=5))
+    high = add(priority=9)
+    new = add(due=NOW - timedelta(minutes=1))
+    add(due=NOW + timedelta(seconds=1))  # not due yet
+    add(queue="emails")
+    claimed = store(queues=frozenset({"default"})).claim(NOW, 10)
+    assert [task.id for task in claimed] == [str(row.pk) for row in (high, old, new, low)]
+    assert {status_of(row) for row in (low, old, high, new)} == {Status.RUNNING}
+
+
+def test_claim_respects_the_limit_and_leaves_the_rest() -> None:
+    rows = [add() for _ in range(5)]
+    assert len(store().claim(NOW, 2)) == 2
+    assert sorted(status_of(row) for row in rows).count(Status.READY) == 3
+
+
+def test_concurrent_claims_never_hand_out_a_task_twice() -> None:
+    for _ in range(120):
+        add()
+    claimed: dict[str, list[str]] = {}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def claim_until_empty(worker: str) -> None:
+        try:
+            mine = store(worker=worker, lock=f"lock-{worker}")
+            barrier.wait()
+            got: list[str] = []
+            while batch := mine.claim(NOW, 5):
+                got.extend(task.id for task in batch)
+                for task in batch:
+                    assert mine.start(task, NOW)
+                    assert mine.finish(task, Outcome(return_value=3), NOW)
+            claimed[worker] = got
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=claim_until_empty, args=(f"w{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    every = [task_id for ids in claimed.values() for task_id in ids]
+    assert len(every) == len(set(every)) == 120
+    assert set(TaskRecord.objects.values_list("status", flat=True)) == {Status.SUCCESSFUL}
+
+
+def test_only_the_claimer_may_start_finish_or_release() -> None:
+    row = add()
+    mine, theirs = store("w1"), store("w2", lock="lock-b")
+    (task,) = mine.claim(NOW, 1)
+    assert not theirs.start(task, NOW)
+    assert not theirs.finish(task, Outcome(return_value=1), NOW)
+    theirs.release([task])
+    assert status_of(row) == Status.RUNNING
+    assert mine.start(task, NOW)
+    failure = TaskFailure("builtins.ValueError", "ValueError: x")
+    assert mine.finish(task, Outcome(failure=failure), NOW)
+    row.refresh_from_db()
+    assert (row.status, row.worker_ids, row.claimed_by) == (Status.FAILED, ["w1"], None)
+    assert row.errors == [
+        {"exception_class_path": "builtins.ValueError", "traceback": "ValueError: x"}
+    ]
+    assert (row.started_at, row.last_attempted_at, row.finished_at) == (NOW, NOW, NOW)
+
+
+def test_release_hands_unstarted_claims_back() -> None:
+    rows = [add() for _ in range(3)]
+    mine = store()
+    claimed = mine.claim(NOW, 3)
+    mine.release(claimed)
+    assert {status_of(row) for row in rows} == {Status.READY}
+    assert TaskRecord.objects.filter(claimed_by__isnull=False).count() == 0
+
+
+def test_a_stale_runner_cannot_overwrite_the_run_that_took_over() -> None:
+    row = add()
+    stale, fresh = store("w1", lease=60), store("w2", lock="lock-other-host")
+    (task,) = stale.claim(NOW, 1)
+    stale.start(task, NOW)
+    later = NOW + timedelta(seconds=61)
+    assert fresh.recover(later) == 1
+    (again,) = fresh.claim(later, 1)
+    fresh.start(again, later)
+    assert fresh.finish(again, Outcome(return_value="fresh"), later)
+    assert not stale.finish(task, Outcome(return_value="stale"), later)  # paused past its lease
+    row.refresh_from_db()
+    assert (row.status, row.return_value, row.worker_ids) == (
+        Status.SUCCESSFUL,
+        "fresh",
+        ["w1", "w2"],
+    )
+    assert row.errors[0]["exception_class_path"] == "cronrunner.errors.RunnerDied"
+
+
+def test_renewed_leases_are_not_recovered() -> None:
+    add()
+    busy, other = store("w1", lease=60), store("w2", lock="lock-other-host")
+    (task,) = busy.claim(NOW, 1)
+    busy.start(task, NOW)
+    busy.renew_leases(NOW + timedelta(seconds=50))
+    assert other.recover(NOW + timedelta(seconds=100)) == 0
+
+
+def test_same_lock_recovers_at_once_and_never_started_tasks_use_no_attempt() -> None:
+    started, unstarted = add(priority=1), add()
+    dead = store("w1", lock="same", lease=3600)
+    first, _ = dead.claim(NOW, 2)
+    dead.start(first, NOW)
+    assert store("w2", lock="same").recover(NOW) == 2
+    started.refresh_from_db()
+    unstarted.refresh_from_db()
+    assert (started.status, len(started.errors)) == (Status.READY, 1)
+    assert (unstarted.status, unstarted.errors) == (Status.READY, [])
+
+
+def test_a_task_that_kills_every_runner_ends_failed() -> None:
+    row = add()
+    for attempt in range(3):
+        runner = store(f"w{attempt}", lock="same")
+        runner.recover(NOW)
+        (task,) = runner.claim(NOW, 1)
+        runner.start(task, NOW)
+    store("w-last", lock="same").recover(NOW)
+    row.refresh_from_db()
+    assert row.status == Status.FAILED
+    assert len(row.errors) == 3 and row.finished_at == NOW
+
+
+def test_empty_run_costs_three_statements(tmp_path: Path) -> None:
+    run_due_tasks(max_seconds=5, lock_file=tmp_path / "l")  # warm up the connection
+    with CaptureQueriesContext(connection) as queries:
+        run_due_tasks(max_seconds=5, lock_file=tmp_path / "l")
+    statements = [
+        query["sql"] for query in queries.captured_queries if query["sql"] not in TRANSACTION
+    ]
+    # Recover (one SELECT), claim (one UPDATE or SELECT ... FOR UPDATE), the batch log INSERT.
+    assert len(statements) == 3, statements
+    assert len(queries.captured_queries) == 5
+
+
+TRANSACTION = {"BEGIN", "BEGIN IMMEDIATE", "COMMIT"}
+
+
+@pytest.mark.parametrize("claim_size", [1, 8])
+def test_claim_and_finish_cost_a_fixed_number_of_queries(claim_size: int) -> None:
+    for _ in range(claim_size):
+        add()
+    mine = store()
+    with CaptureQueriesContext(connection) as claim_queries:
+        claimed = mine.claim(NOW, claim_size)
+    with CaptureQueriesContext(connection) as finish_queries:
+        mine.start(claimed[0], NOW)
+        mine.finish(claimed[0], Outcome(return_value=3), NOW)
+    # Claiming is one round trip for the batch, whatever its size, in one short transaction;
+    # SQLite reads the claimed rows back, the others lock and update them.
+    assert len(claim_queries.captured_queries) == 4
+    assert len(finish_queries.captured_queries) == 2
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL EXPLAIN format")
+def test_the_claim_query_uses_the_claim_index() -> None:
+    TaskRecord.objects.bulk_create(
+        TaskRecord(
+            backend_name="default",
+            task_path="tests.testapp.tasks.add",
+            status=Status.SUCCESSFUL,
+            due_at=NOW - timedelta(days=n % 30),
+            enqueued_at=NOW,
+        )
+        for n in range(3000)
+    )
+    add()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE cronrunner_task")
+    plan = TaskRecord.objects.filter(backend_name="default").due(NOW)[:8].explain()
+    assert "cronrunner_task_claim" in plan, plan
