@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django.tasks import Task, TaskResult, TaskResultStatus
@@ -24,6 +25,11 @@ def resolve_task(task_path: str) -> AnyTask:
         candidate = import_string(task_path)
     except ImportError as e:
         raise TaskPathError(f"The task path {task_path!r} no longer imports: {e}") from e
+    except Exception as e:
+        # A module that raises at import time must fail this row, not stop the whole batch.
+        raise TaskPathError(
+            f"Importing the task path {task_path!r} raised {type(e).__name__}: {e}"
+        ) from e
     if not isinstance(candidate, Task):
         raise TaskPathError(
             f"The task path {task_path!r} imports a {type(candidate).__name__}, not a Task; "
@@ -53,15 +59,23 @@ def stored_arguments(record: TaskRecord) -> tuple[list[Any], dict[str, Any]]:
     return record.args, record.kwargs
 
 
-def task_for(record: TaskRecord) -> AnyTask:
+def task_for(record: TaskRecord, task: AnyTask | None = None) -> AnyTask:
     """Return the record's Task with the priority, queue and run_after it was enqueued with."""
-    task = resolve_task(record.task_path)
-    return task.using(
-        priority=record.priority,
-        queue_name=record.queue_name,
-        run_after=record.run_after,
-        backend=record.backend_name,
-    )
+    task = task or resolve_task(record.task_path)
+    stored = {
+        "priority": record.priority,
+        "queue_name": record.queue_name,
+        "run_after": record.run_after,
+        "backend": record.backend_name,
+    }
+    if all(getattr(task, name) == value for name, value in stored.items()):
+        return task
+    # Not Task.using(): it validates against today's settings, and a row stays readable (and
+    # runnable) after its queue is dropped from QUEUES or its priority range changes.
+    copied = copy.copy(task)
+    for name, value in stored.items():
+        object.__setattr__(copied, name, value)
+    return copied
 
 
 def to_task_result(record: TaskRecord, task: AnyTask | None = None) -> AnyResult:
@@ -76,7 +90,7 @@ def to_task_result(record: TaskRecord, task: AnyTask | None = None) -> AnyResult
         if isinstance(error, dict)
     ]
     result: AnyResult = TaskResult(
-        task=task or task_for(record),
+        task=task_for(record, task),
         id=str(record.id),
         status=TaskResultStatus(record.status),
         enqueued_at=record.enqueued_at,

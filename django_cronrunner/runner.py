@@ -94,5 +94,7 @@ def run_due_tasks(
         )
     except DatabaseError as e:
         raise StorageUnavailable(
-            f"The database {config.database!r} cannot be used: {str(e).strip() or type(e).__name__}"
+            # Drivers spread their message over lines; the log gets one line per problem.
+            f"The database {config.database!r} cannot be used: "
+            f"{' '.join(str(e).split()) or type(e).__name__}"
         ) from e

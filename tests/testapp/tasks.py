@@ -62,3 +62,25 @@ def sleep_then_append(path: str, line: str, seconds: float) -> None:
 @task
 async def async_add(a: int, b: int) -> int:
     return a + b
+
+
+@task
+def slow_first_time(path: str, seconds: float) -> int:
+    """Sleep on the first attempt only; return how many attempts have started so far."""
+    log = Path(path)
+    attempts = len(log.read_text().splitlines()) + 1 if log.exists() else 1
+    with log.open("a") as handle:
+        handle.write(f"start {attempts} {os.getpid()}\n")
+    if attempts == 1:
+        time.sleep(seconds)
+    return attempts
+
+
+@task
+def interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+@task(queue_name="reports")
+def report(name: str) -> str:
+    return f"report {name}"

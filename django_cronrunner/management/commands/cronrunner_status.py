@@ -34,6 +34,9 @@ class Command(BaseCommand):
         "Show the backlog per queue, the last batch and each schedule's next slots. "
         "With --check, exit 1 with one line per problem, for monitors."
     )
+    # System checks query the database (JSONField support): a database that is down must
+    # give this command's one-line error, not a traceback from the checks.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(

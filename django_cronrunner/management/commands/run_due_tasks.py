@@ -57,6 +57,9 @@ def backend_alias(value: str) -> str:
 
 class Command(BaseCommand):
     help = "Run due tasks by priority until none is left or the time budget is spent, then exit."
+    # System checks query the database (JSONField support): a database that is down must
+    # give our one-line error, and a run every minute need not re-check the whole project.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(

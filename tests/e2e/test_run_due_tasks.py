@@ -1,0 +1,208 @@
+"""The real command in subprocesses: order, budget, lock, concurrency, crashes, bad input."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from django_cronrunner.models import BatchRun, TaskRecord
+from tests.e2e.conftest import Runner, Starter, subprocess_env
+from tests.testapp import tasks
+
+SERVER_ONLY = pytest.mark.skipif(
+    connection.vendor == "sqlite", reason="several hosts share PostgreSQL or MariaDB"
+)
+
+
+def wait_for(predicate: object, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.05)
+
+
+def test_priority_order_deferred_and_failures(run_command: Runner, tmp_path: Path) -> None:
+    out = tmp_path / "order.txt"
+    tasks.append_line.enqueue(str(out), "low")
+    tasks.append_line.using(priority=50).enqueue(str(out), "urgent")
+    tasks.append_line.using(priority=10).enqueue(str(out), "high")
+    later = tasks.append_line.using(run_after=timezone.now() + timedelta(hours=1)).enqueue(
+        str(out), "later"
+    )
+    failing = tasks.fail.enqueue("card declined")
+    result = run_command("-v", "2")
+    assert result.returncode == 0, result.stderr
+    assert out.read_text().splitlines() == ["urgent", "high", "low"]
+    lines = result.stdout.splitlines()
+    assert len(lines) == 5
+    assert lines[-1].endswith("stopped: drained")
+    assert "4 run (3 succeeded, 1 failed)" in lines[-1]
+    assert f"task {failing.id} tests.testapp.tasks.fail FAILED (builtins.ValueError)" in (
+        result.stdout
+    )
+    assert TaskRecord.objects.get(pk=later.id).status == "READY"
+    assert "card declined" not in result.stdout  # no task arguments in the log
+
+
+def test_budget_stops_the_run_and_the_next_run_continues(
+    run_command: Runner, tmp_path: Path
+) -> None:
+    out = tmp_path / "slow.txt"
+    for n in range(20):
+        tasks.append_line.enqueue(str(out), str(n), sleep=0.2)
+    started = time.monotonic()
+    result = run_command("--max-seconds", "2")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert "stopped: budget spent" in result.stdout
+    done = len(out.read_text().splitlines())
+    # About ten tasks fit in the budget; the process, Django start-up included, ends soon after.
+    assert 8 <= done <= 11
+    assert elapsed < 4.5, elapsed
+    assert TaskRecord.objects.filter(status="READY").count() == 20 - done
+    assert TaskRecord.objects.filter(status="RUNNING").count() == 0
+    assert run_command("--max-seconds", "30").returncode == 0
+    assert sorted(map(int, out.read_text().splitlines())) == list(range(20))
+
+
+def test_a_second_run_with_the_same_lock_exits_at_once(
+    start_command: Starter, run_command: Runner, tmp_path: Path
+) -> None:
+    out = tmp_path / "long.txt"
+    tasks.sleep_then_append.enqueue(str(out), "long", 4)
+    first = start_command()
+    wait_for(lambda: out.exists())
+    started = time.monotonic()
+    second = run_command("-v", "0")
+    assert time.monotonic() - started < 3  # Django start-up included; the lock itself never waits
+    assert second.returncode == 0, second.stderr
+    assert "batch skipped: Another run holds" in second.stdout
+    assert f"pid {first.pid}" in second.stdout
+    assert first.wait(timeout=30) == 0
+    reasons = sorted(BatchRun.objects.values_list("stop_reason", flat=True))
+    assert reasons == ["drained", "lock held"]
+
+
+@SERVER_ONLY
+def test_four_runners_run_two_thousand_tasks_exactly_once(
+    start_command: Starter, tmp_path: Path
+) -> None:
+    out = tmp_path / "once.txt"
+    now = timezone.now()
+    records = [
+        TaskRecord(
+            backend_name="default",
+            task_path="tests.testapp.tasks.append_line",
+            kwargs={"path": str(out), "line": str(n)},
+            enqueued_at=now,
+            due_at=now,
+        )
+        for n in range(2000)
+    ]
+    TaskRecord.objects.bulk_create(records, batch_size=500)
+    runners = [
+        start_command("--lock-file", str(tmp_path / f"host-{n}.lock"), "--max-seconds", "240")
+        for n in range(4)
+    ]
+    for runner in runners:
+        stdout, stderr = runner.communicate(timeout=300)
+        assert runner.returncode == 0, stderr
+        assert "stopped: drained" in stdout
+    lines = out.read_text().splitlines()
+    assert len(lines) == 2000
+    assert sorted(map(int, lines)) == list(range(2000))
+    assert set(TaskRecord.objects.values_list("status", flat=True)) == {"SUCCESSFUL"}
+    per_runner = list(BatchRun.objects.values_list("tasks_run", flat=True))
+    assert sum(per_runner) == 2000 and len(per_runner) == 4
+
+
+def test_kill_9_during_a_task_then_the_next_run_finishes_it(
+    start_command: Starter, run_command: Runner, tmp_path: Path
+) -> None:
+    log = tmp_path / "attempts.txt"
+    result = tasks.slow_first_time.enqueue(str(log), 60)
+    victim = start_command()
+    wait_for(lambda: log.exists())
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    assert TaskRecord.objects.get(pk=result.id).status == "RUNNING"
+    # Same lock file, so the next run knows at once that the holder is dead.
+    after = run_command("-v", "2")
+    assert after.returncode == 0, after.stderr
+    assert "1 recovered" in after.stdout
+    record = TaskRecord.objects.get(pk=result.id)
+    assert (record.status, record.return_value) == ("SUCCESSFUL", 2)
+    assert record.errors[0]["exception_class_path"] == "cronrunner.errors.RunnerDied"
+    assert len(record.worker_ids) == 2
+    assert TaskRecord.objects.filter(status="RUNNING").count() == 0
+
+
+def test_sigterm_during_a_task_loses_nothing(
+    start_command: Starter, run_command: Runner, tmp_path: Path
+) -> None:
+    log = tmp_path / "attempts.txt"
+    result = tasks.slow_first_time.enqueue(str(log), 60)
+    victim = start_command()
+    wait_for(lambda: log.exists())
+    victim.send_signal(signal.SIGTERM)
+    victim.wait(timeout=10)
+    assert run_command().returncode == 0
+    assert TaskRecord.objects.get(pk=result.id).status == "SUCCESSFUL"
+    assert TaskRecord.objects.filter(status="RUNNING").count() == 0
+
+
+def test_database_down_is_one_clear_line(run_command: Runner, tmp_path: Path) -> None:
+    if connection.vendor == "sqlite":
+        env = subprocess_env(CRONRUNNER_SQLITE_NAME=str(tmp_path / "missing-dir" / "db.sqlite3"))
+    elif connection.vendor == "postgresql":
+        env = subprocess_env(CRONRUNNER_PG_PORT="1")
+    else:
+        env = subprocess_env(CRONRUNNER_MYSQL_PORT="1")
+    result = run_command(env=env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("CommandError: The database 'default' cannot be used: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-seconds", "-1"], "argument --max-seconds: '-1' must be a positive number"),
+        (["--max-tasks", "x"], "argument --max-tasks: 'x' is not a whole number"),
+        (["--queue", ""], "argument --queue: '' contains an empty queue name"),
+        (["--bogus"], "unrecognized arguments: --bogus"),
+    ],
+)
+def test_invalid_arguments_exit_2(run_command: Runner, args: list[str], message: str) -> None:
+    result = run_command(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_help_lists_the_options(run_command: Runner) -> None:
+    result = run_command("--help")
+    assert result.returncode == 0
+    for option in ("--max-seconds", "--queue", "--backend", "--lock-file", "--max-tasks"):
+        assert option in result.stdout
+
+
+def test_cronrunner_imports_no_django() -> None:
+    code = (
+        "import sys, cronrunner, cronrunner.budget, cronrunner.clock, cronrunner.drain, "
+        "cronrunner.errors, cronrunner.heartbeat, cronrunner.lock, cronrunner.memory, "
+        "cronrunner.recovery, cronrunner.runner, cronrunner.schedule, cronrunner.store; "
+        "sys.exit(any(name == 'django' or name.startswith('django.') for name in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
