@@ -1,0 +1,242 @@
+"""Running one stored row: what cannot run fails alone, outcomes and signals are faithful."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.tasks import TaskResultStatus, task_backends
+from django.tasks.signals import task_finished, task_started
+from django.utils import timezone
+from pytest_django.fixtures import Settings
+
+from cronrunner.store import ClaimedTask, Outcome
+from django_cronrunner.backend import CronRunnerBackend
+from django_cronrunner.execution import TaskExecutor
+from django_cronrunner.models import BatchRun, TaskRecord
+from django_cronrunner.runner import run_due_tasks
+from django_cronrunner.store import DatabaseTaskStore
+from tests.testapp import tasks
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def own_lock_file(settings: Settings, tmp_path: Path) -> None:
+    default = dict(settings.TASKS["default"])
+    default["OPTIONS"] = {**default.get("OPTIONS", {}), "lock_file": str(tmp_path / "run.lock")}
+    settings.TASKS = {**settings.TASKS, "default": default}
+
+
+@pytest.fixture
+def executor() -> TaskExecutor:
+    backend = task_backends["default"]
+    assert isinstance(backend, CronRunnerBackend)
+    return TaskExecutor(backend)
+
+
+@pytest.fixture
+def signals() -> Iterator[list[tuple[str, str, str]]]:
+    """Record (signal, result id, status) for every task_started and task_finished."""
+    seen: list[tuple[str, str, str]] = []
+
+    def on_started(sender: Any, task_result: Any, **kwargs: Any) -> None:
+        seen.append(("started", task_result.id, task_result.status))
+
+    def on_finished(sender: Any, task_result: Any, **kwargs: Any) -> None:
+        seen.append(("finished", task_result.id, task_result.status))
+
+    task_started.connect(on_started)
+    task_finished.connect(on_finished)
+    yield seen
+    task_started.disconnect(on_started)
+    task_finished.disconnect(on_finished)
+
+
+def row(task_path: str, args: Any = (), kwargs: Any = None, **fields: Any) -> TaskRecord:
+    now = timezone.now()
+    return TaskRecord(
+        backend_name="default",
+        task_path=task_path,
+        args=list(args) if isinstance(args, tuple) else args,
+        kwargs={} if kwargs is None else kwargs,
+        enqueued_at=now,
+        due_at=now,
+        **fields,
+    )
+
+
+def claimed(record: TaskRecord) -> ClaimedTask:
+    return ClaimedTask(
+        id=str(record.pk),
+        task_path=record.task_path,
+        priority=record.priority,
+        queue_name=record.queue_name,
+        record=record,
+    )
+
+
+def failure_of(outcome: Outcome) -> tuple[str, str]:
+    assert outcome.failure is not None, outcome
+    return outcome.failure.exception_class_path, outcome.failure.traceback
+
+
+@pytest.mark.parametrize(
+    ("task_path", "message"),
+    [
+        ("tests.testapp.tasks.gone", "'tests.testapp.tasks.gone' no longer imports"),
+        ("nodots", "'nodots' no longer imports"),
+        ("tests.testapp.tasks.NOT_A_TASK", "imports a int, not a Task"),
+        ("tests.testapp.tasks.Path", "imports a type, not a Task"),
+        ("tests.testapp.broken_tasks.unreachable", "raised RuntimeError: this module is broken"),
+    ],
+)
+def test_a_path_that_does_not_import_to_a_task_is_not_called(
+    executor: TaskExecutor, signals: list[tuple[str, str, str]], task_path: str, message: str
+) -> None:
+    outcome = executor.run(claimed(row(task_path)))
+    path, traceback = failure_of(outcome)
+    assert path == "django_cronrunner.errors.TaskPathError"
+    assert message in traceback
+    assert signals == []
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ({"a": 1}, {}, "are not a JSON list"),
+        ("1, 2", {}, "are not a JSON list"),
+        (None, {}, "are not a JSON list"),
+        ([1], ["b", 2], "are not a JSON object"),
+        ([1], {2: "b"}, "are not a JSON object"),
+    ],
+)
+def test_garbage_arguments_fail_the_row_without_calling_the_task(
+    executor: TaskExecutor, args: Any, kwargs: Any, message: str
+) -> None:
+    outcome = executor.run(claimed(row("tests.testapp.tasks.add", args, kwargs)))
+    path, traceback = failure_of(outcome)
+    assert path == "django_cronrunner.errors.ArgumentsError"
+    assert message in traceback
+
+
+def test_wrong_arguments_for_the_signature_are_the_tasks_failure(executor: TaskExecutor) -> None:
+    outcome = executor.run(claimed(row("tests.testapp.tasks.add", [1], {"c": 2})))
+    path, traceback = failure_of(outcome)
+    assert path == "builtins.TypeError"
+    assert "unexpected keyword argument 'c'" in traceback
+
+
+def test_a_non_json_return_value_is_a_failure(executor: TaskExecutor) -> None:
+    path, traceback = failure_of(executor.run(claimed(row("tests.testapp.tasks.return_object"))))
+    assert path == "django_cronrunner.errors.NotJSONError"
+    assert "The task's return value cannot be stored as JSON" in traceback
+
+
+def test_return_values_are_stored_as_json(executor: TaskExecutor) -> None:
+    outcome = executor.run(claimed(row("tests.testapp.tasks.send_email", ["a@example.com"])))
+    assert outcome == Outcome(return_value="sent to a@example.com")
+
+
+def test_an_exception_is_stored_with_its_class_and_full_traceback() -> None:
+    result = tasks.fail.enqueue("disk full")
+    run_due_tasks(max_seconds=30)
+    result.refresh()
+    assert result.status == TaskResultStatus.FAILED
+    (error,) = result.errors
+    assert error.exception_class_path == "builtins.ValueError"
+    lines = error.traceback.splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert lines[-1] == "ValueError: disk full"
+    assert 'testapp/tasks.py", line' in error.traceback and "in fail" in error.traceback
+    assert result.finished_at is not None
+    with pytest.raises(ValueError, match="Task failed"):
+        _ = result.return_value
+
+
+def test_a_context_task_sees_the_attempt_number_after_a_crash() -> None:
+    result = tasks.attempt_number.enqueue()
+    dead = DatabaseTaskStore(
+        using="default",
+        backend_name="default",
+        worker_id="gone:1:dead",
+        lock_key="another-host",
+        lease_seconds=10,
+        queues=None,
+    )
+    (first,) = dead.claim(timezone.now(), 1)
+    assert dead.start(first, timezone.now())
+    # The dead run's lease is long expired by the time the next run looks.
+    TaskRecord.objects.filter(pk=result.id).update(lease_expires_at=timezone.now())
+    summary = run_due_tasks(max_seconds=30)
+    assert summary.recovered == 1
+    result.refresh()
+    assert (result.status, result.return_value) == (TaskResultStatus.SUCCESSFUL, 2)
+    assert result.worker_ids[0] == "gone:1:dead" and len(result.worker_ids) == 2
+
+
+def test_an_async_task_runs_to_completion(signals: list[tuple[str, str, str]]) -> None:
+    result = tasks.async_add.enqueue(20, 22)
+    run_due_tasks(max_seconds=30)
+    result.refresh()
+    assert (result.status, result.return_value) == (TaskResultStatus.SUCCESSFUL, 42)
+    assert signals == [("started", result.id, "RUNNING"), ("finished", result.id, "SUCCESSFUL")]
+
+
+def test_keyboard_interrupt_stops_the_batch_and_the_task_runs_again_later() -> None:
+    stopped = tasks.interrupt.enqueue()
+    waiting = tasks.add.using(priority=-5).enqueue(1, 1)
+    with pytest.raises(KeyboardInterrupt):
+        run_due_tasks(max_seconds=30)
+    batch = BatchRun.objects.get()
+    assert (batch.stop_reason, batch.error) == ("interrupted", "KeyboardInterrupt: ")
+    # Claimed but never started: handed straight back.
+    assert tasks.add.get_result(waiting.id).status == TaskResultStatus.READY
+    # The interrupted task was running; the next run with this lock recovers it.
+    assert tasks.interrupt.get_result(stopped.id).status == TaskResultStatus.RUNNING
+    TaskRecord.objects.filter(pk=stopped.id).update(task_path=tasks.add.module_path, args=[2, 2])
+    summary = run_due_tasks(max_seconds=30)
+    assert (summary.recovered, summary.succeeded) == (1, 2)
+
+
+def test_signals_carry_the_row_as_enqueued(
+    settings: Settings, signals: list[tuple[str, str, str]]
+) -> None:
+    seen: list[tuple[int, str]] = []
+
+    def on_started(sender: Any, task_result: Any, **kwargs: Any) -> None:
+        seen.append((task_result.task.priority, task_result.task.queue_name))
+
+    result = tasks.add.using(priority=7, queue_name="emails").enqueue(1, 2)
+    task_started.connect(on_started)
+    try:
+        run_due_tasks(max_seconds=30)
+    finally:
+        task_started.disconnect(on_started)
+    assert seen == [(7, "emails")]
+    assert signals == [("started", result.id, "RUNNING"), ("finished", result.id, "SUCCESSFUL")]
+
+
+def test_a_queue_removed_from_settings_does_not_break_the_batch_or_the_result(
+    settings: Settings,
+) -> None:
+    queued = tasks.report.enqueue("q3")
+    default = dict(settings.TASKS["default"])
+    default["QUEUES"] = ["default", "emails"]
+    settings.TASKS = {**settings.TASKS, "default": default}
+    summary = run_due_tasks(max_seconds=30)
+    assert (summary.stop_reason, summary.succeeded) == ("drained", 1)
+    result = task_backends["default"].get_result(queued.id)
+    assert (result.status, result.return_value) == (TaskResultStatus.SUCCESSFUL, "report q3")
+    assert result.task.queue_name == "reports"
+
+
+def test_finished_sends_nothing_for_a_row_that_cannot_be_described(
+    executor: TaskExecutor, signals: list[tuple[str, str, str]]
+) -> None:
+    broken = row("tests.testapp.tasks.gone")
+    outcome = executor.run(claimed(broken))
+    executor.finished(claimed(broken), outcome)
+    assert signals == []
