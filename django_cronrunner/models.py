@@ -85,11 +85,14 @@ class TaskRecord(models.Model):
             # Serves the claim (status, then priority and due time in claim order) and the
             # recovery scan of RUNNING rows, so neither grows with finished rows.
             models.Index(fields=["status", "-priority", "due_at"], name="cronrunner_task_claim"),
+            # Serves pruning, which deletes finished rows oldest first, by status.
+            models.Index(fields=["status", "finished_at"], name="cronrunner_task_finished"),
         ]
         constraints = [
             # A schedule slot fires exactly once, however many runs race for it.
             models.UniqueConstraint(
-                fields=["schedule_name", "scheduled_for"], name="cronrunner_task_schedule_slot"
+                fields=["backend_name", "schedule_name", "scheduled_for"],
+                name="cronrunner_task_schedule_slot",
             ),
             models.CheckConstraint(
                 condition=Q(status__in=[status.value for status in Status]),

@@ -312,3 +312,25 @@ def test_system_check_names_the_schedule_and_the_problem(
     assert "'broken'" in errors[0].msg
     assert message in errors[0].msg
     assert "schedule 'broken'" in str(errors[0].obj)
+
+
+def test_two_backends_may_share_a_schedule_name(
+    declare: Callable[..., CronRunnerBackend], settings: Settings, tmp_path: Path
+) -> None:
+    first = declare(nightly=every("0 3 * * *"))
+    settings.TASKS = {
+        **settings.TASKS,
+        "second": {
+            **settings.TASKS[ALIAS],
+            "OPTIONS": {"schedules": {"nightly": every("0 3 * * *")}},
+        },
+    }
+    second = task_backends["second"]
+    assert isinstance(second, CronRunnerBackend)
+    for backend in (first, second):
+        fire_due_slots(backend, utc(2026, 6, 1, 2))
+        assert fire_due_slots(backend, utc(2026, 6, 1, 3, 0, 5)) == 1
+    assert sorted(TaskRecord.objects.values_list("backend_name", flat=True)) == [
+        "scheduled",
+        "second",
+    ]
