@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.db import models, transaction
@@ -13,6 +16,10 @@ from django_cronrunner.models import BatchRun, TaskRecord
 from django_cronrunner.retention import Retention
 
 CHUNK_SIZE = 500
+#: Runs prune at most this often, so an empty run stays a handful of queries.
+PRUNE_EVERY = timedelta(hours=1)
+
+logger = logging.getLogger("django_cronrunner")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +72,42 @@ def prune(
             if deleted < chunk_size:
                 break
     return _result(counts, finished=True)
+
+
+def prune_when_due(
+    *,
+    using: str,
+    backend_name: str,
+    retention: Retention,
+    now: datetime,
+    marker: Path,
+    should_stop: Callable[[], bool],
+) -> PruneResult | None:
+    """Prune if the last prune, remembered by `marker`'s mtime, is PRUNE_EVERY old or more."""
+    try:
+        last = datetime.fromtimestamp(marker.stat().st_mtime, UTC)
+    except FileNotFoundError:
+        last = None
+    if last is not None and now - last < PRUNE_EVERY:
+        return None
+    marker.touch()
+    os.utime(marker, (now.timestamp(), now.timestamp()))
+    result = prune(
+        using=using,
+        backend_name=backend_name,
+        retention=retention,
+        now=now,
+        should_stop=should_stop,
+    )
+    if result.total:
+        logger.info(
+            "Pruned %d successful and %d failed task results and %d batch log rows%s.",
+            result.successful,
+            result.failed,
+            result.batches,
+            "" if result.finished else " (budget spent; the rest next time)",
+        )
+    return result
 
 
 def _result(counts: dict[str, int], finished: bool) -> PruneResult:

@@ -17,10 +17,11 @@ from cronrunner.drain import StopFlag, TaskReport
 from cronrunner.errors import StorageUnavailable
 from cronrunner.lock import RunLock
 from cronrunner.runner import RunSettings, run_batch
-from cronrunner.store import BatchSummary
+from cronrunner.store import BatchSummary, StopReason
 from django_cronrunner.backend import CronRunnerBackend
 from django_cronrunner.errors import BackendMismatch
 from django_cronrunner.execution import TaskExecutor
+from django_cronrunner.pruning import prune_when_due
 from django_cronrunner.scheduling import fire_due_slots
 from django_cronrunner.store import DatabaseTaskStore
 
@@ -74,7 +75,8 @@ def run_due_tasks(
 
     try:
         connections[config.database].ensure_connection()
-        return run_batch(
+        started = run_clock.monotonic()
+        summary = run_batch(
             store,
             TaskExecutor(backend),
             lock,
@@ -92,6 +94,17 @@ def run_due_tasks(
             before_drain=before_drain,
             heartbeat_cleanup=connections.close_all,
         )
+        if summary.stop_reason is StopReason.DRAINED:
+            # What is left of the budget goes to pruning, in chunks that stop when it is spent.
+            prune_when_due(
+                using=config.database,
+                backend_name=backend.alias,
+                retention=config.retention,
+                now=run_clock.now(),
+                marker=lock.path.with_suffix(".pruned"),
+                should_stop=lambda: run_clock.monotonic() - started >= max_seconds,
+            )
+        return summary
     except DatabaseError as e:
         raise StorageUnavailable(
             # Drivers spread their message over lines; the log gets one line per problem.

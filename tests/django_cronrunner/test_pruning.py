@@ -143,3 +143,37 @@ def test_command_dry_run_then_prune() -> None:
     call_command("prune_task_results", stdout=out)
     assert out.getvalue().startswith("Deleted 1 successful")
     assert TaskRecord.objects.count() == 0 and BatchRun.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drained_run_prunes_at_most_once_an_hour(tmp_path: Path) -> None:
+    from cronrunner.clock import FakeClock
+    from django_cronrunner.runner import run_due_tasks
+
+    clock = FakeClock(NOW)
+    task_row("SUCCESSFUL", 8)
+    run_due_tasks(clock=clock, lock_file=tmp_path / "run.lock")
+    assert TaskRecord.objects.count() == 0
+    assert (tmp_path / "run.pruned").exists()
+    task_row("SUCCESSFUL", 8)
+    clock.advance(59 * 60)
+    run_due_tasks(clock=clock, lock_file=tmp_path / "run.lock")
+    assert TaskRecord.objects.count() == 1  # pruned less than an hour ago
+    clock.advance(60)
+    run_due_tasks(clock=clock, lock_file=tmp_path / "run.lock")
+    assert TaskRecord.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_stopped_by_its_limits_does_not_prune(tmp_path: Path) -> None:
+    from cronrunner.clock import FakeClock
+    from django_cronrunner.runner import run_due_tasks
+
+    old = task_row("SUCCESSFUL", 8)
+    ready = task_row("READY", None)
+    TaskRecord.objects.filter(pk=ready.pk).update(args=[1, 2])
+    summary = run_due_tasks(clock=FakeClock(NOW), lock_file=tmp_path / "run.lock", max_tasks=1)
+    assert summary.stop_reason == "max tasks"
+    assert TaskRecord.objects.get(pk=ready.pk).status == "SUCCESSFUL"
+    assert TaskRecord.objects.filter(pk=old.pk).exists()
+    assert not (tmp_path / "run.pruned").exists()
