@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from cronrunner.drain import TaskReport, describe_task
@@ -108,7 +109,8 @@ class Command(BaseCommand):
                 lock_file=options["lock_file"],
                 report=report,
             )
-        except CronRunnerError as e:
+        except (CronRunnerError, ImproperlyConfigured) as e:
+            # A cron job's log gets one line saying what is wrong, not a traceback.
             raise CommandError(str(e)) from e
         if verbosity >= 1 or summary.stop_reason is StopReason.LOCK_HELD:
             self._log(describe_batch(summary))
