@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,13 +23,6 @@ from django_cronrunner.runner import run_due_tasks
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def own_lock_file(settings: Settings, tmp_path: Path) -> None:
-    default = dict(settings.TASKS["default"])
-    default["OPTIONS"] = {**default.get("OPTIONS", {}), "lock_file": str(tmp_path / "run.lock")}
-    settings.TASKS = {**settings.TASKS, "default": default}
 
 
 def drain() -> None:

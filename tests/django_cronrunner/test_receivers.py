@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,13 +22,6 @@ from tests.signalapp.receivers import page_published
 pytestmark = pytest.mark.django_db(transaction=True)
 
 RECEIVER_TASK = "django_cronrunner.receivers.run_background_receiver"
-
-
-@pytest.fixture(autouse=True)
-def own_lock_file(settings: Any, tmp_path: Path) -> None:
-    default = dict(settings.TASKS["default"])
-    default["OPTIONS"] = {**default.get("OPTIONS", {}), "lock_file": str(tmp_path / "run.lock")}
-    settings.TASKS = {**settings.TASKS, "default": default}
 
 
 def receiver_tasks() -> list[TaskRecord]:
