@@ -125,21 +125,27 @@ def test_four_runners_run_two_thousand_tasks_exactly_once(
     assert sum(per_runner) == 2000 and len(per_runner) == 4
 
 
-def test_kill_9_during_a_task_then_the_next_run_finishes_it(
-    start_command: Starter, run_command: Runner, tmp_path: Path
-) -> None:
+def interrupt_mid_task(start_command: Starter, tmp_path: Path, how: signal.Signals) -> str:
+    """Start a run on a task that sleeps on its first attempt, signal it mid-task, wait."""
     log = tmp_path / "attempts.txt"
     result = tasks.slow_first_time.enqueue(str(log), 60)
     victim = start_command()
     wait_for(lambda: log.exists())
-    victim.send_signal(signal.SIGKILL)
+    victim.send_signal(how)
     victim.wait(timeout=10)
-    assert TaskRecord.objects.get(pk=result.id).status == "RUNNING"
+    return result.id
+
+
+def test_kill_9_during_a_task_then_the_next_run_finishes_it(
+    start_command: Starter, run_command: Runner, tmp_path: Path
+) -> None:
+    task_id = interrupt_mid_task(start_command, tmp_path, signal.SIGKILL)
+    assert TaskRecord.objects.get(pk=task_id).status == "RUNNING"
     # Same lock file, so the next run knows at once that the holder is dead.
     after = run_command("-v", "2")
     assert after.returncode == 0, after.stderr
     assert "1 recovered" in after.stdout
-    record = TaskRecord.objects.get(pk=result.id)
+    record = TaskRecord.objects.get(pk=task_id)
     assert (record.status, record.return_value) == ("SUCCESSFUL", 2)
     assert record.errors[0]["exception_class_path"] == "cronrunner.errors.RunnerDied"
     assert len(record.worker_ids) == 2
@@ -149,14 +155,9 @@ def test_kill_9_during_a_task_then_the_next_run_finishes_it(
 def test_sigterm_during_a_task_loses_nothing(
     start_command: Starter, run_command: Runner, tmp_path: Path
 ) -> None:
-    log = tmp_path / "attempts.txt"
-    result = tasks.slow_first_time.enqueue(str(log), 60)
-    victim = start_command()
-    wait_for(lambda: log.exists())
-    victim.send_signal(signal.SIGTERM)
-    victim.wait(timeout=10)
+    task_id = interrupt_mid_task(start_command, tmp_path, signal.SIGTERM)
     assert run_command().returncode == 0
-    assert TaskRecord.objects.get(pk=result.id).status == "SUCCESSFUL"
+    assert TaskRecord.objects.get(pk=task_id).status == "SUCCESSFUL"
     assert TaskRecord.objects.filter(status="RUNNING").count() == 0
 
 
