@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from django.tasks import Task, TaskResult, TaskResultStatus
@@ -41,9 +42,26 @@ def resolve_task(task_path: str) -> AnyTask:
 def to_json(value: Any, what: str) -> Any:
     """Normalize `value` to plain JSON or raise NotJSONError naming `what`."""
     try:
-        return normalize_json(value)
-    except (TypeError, ValueError) as e:
+        normalized = normalize_json(value)
+        # Python's json writes NaN and Infinity, which no database's JSON type accepts, and
+        # PostgreSQL refuses NUL characters: refused here, a bad value stays the task's problem
+        # instead of becoming a failed write that stops the batch.
+        json.dumps(normalized, allow_nan=False)
+        if _has_nul(normalized):
+            raise ValueError("it contains a NUL character")
+    except (TypeError, ValueError, RecursionError) as e:
         raise NotJSONError(f"The task's {what} cannot be stored as JSON: {e}") from e
+    return normalized
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
 
 
 def stored_arguments(record: TaskRecord) -> tuple[list[Any], dict[str, Any]]:

@@ -84,3 +84,9 @@ def interrupt() -> None:
 @task(queue_name="reports")
 def report(name: str) -> str:
     return f"report {name}"
+
+
+@task
+def special_value(kind: str) -> Any:
+    """Return a value plain JSON cannot hold, picked by name (arguments must be JSON)."""
+    return {"nan": float("nan"), "inf": float("-inf"), "nul": "a\x00b"}[kind]
