@@ -16,6 +16,10 @@ STATUS_CHOICES = [(status.value, status.value.title()) for status in Status]
 STOP_REASON_CHOICES = [(reason.value, reason.value.capitalize()) for reason in StopReason]
 
 
+#: The order due tasks are claimed and run in: priority, then due time, then enqueue order.
+CLAIM_ORDER = ("-priority", "due_at", "enqueued_at")
+
+
 def as_list(value: object) -> list[Any]:
     """Return a JSON list column's value, or an empty list if the row holds something else."""
     return list(value) if isinstance(value, list) else []
@@ -27,7 +31,9 @@ class TaskRecordQuerySet(models.QuerySet["TaskRecord"]):
 
     def due(self, now: datetime) -> TaskRecordQuerySet:
         """Ready tasks whose time has come, in the order they are claimed."""
-        return self.ready().filter(due_at__lte=now).order_by("-priority", "due_at")
+        # enqueued_at breaks ties (tasks deferred to one instant), which the random UUID keys
+        # cannot: without it, MariaDB and PostgreSQL return ties in arbitrary order.
+        return self.ready().filter(due_at__lte=now).order_by(*CLAIM_ORDER)
 
     def running(self) -> TaskRecordQuerySet:
         return self.filter(status=Status.RUNNING)
@@ -82,9 +88,9 @@ class TaskRecord(models.Model):
         db_table = "cronrunner_task"
         verbose_name = "task result"
         indexes = [
-            # Serves the claim (status, then priority and due time in claim order) and the
+            # Serves the claim (status, then the claim order) and the
             # recovery scan of RUNNING rows, so neither grows with finished rows.
-            models.Index(fields=["status", "-priority", "due_at"], name="cronrunner_task_claim"),
+            models.Index(fields=["status", *CLAIM_ORDER], name="cronrunner_task_claim"),
             # Serves pruning, which deletes finished rows oldest first, by status.
             models.Index(fields=["status", "finished_at"], name="cronrunner_task_finished"),
         ]

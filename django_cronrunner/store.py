@@ -80,7 +80,7 @@ class DatabaseTaskStore:
             records = self._write(lambda: self._claim_sqlite(due, limit, claim_changes))
         else:
             records = self._claim_skip_locked(due, limit, claim_changes)
-        records.sort(key=lambda record: (-record.priority, record.due_at))
+        records.sort(key=lambda record: (-record.priority, record.due_at, record.enqueued_at))
         return [
             ClaimedTask(
                 id=str(record.pk),

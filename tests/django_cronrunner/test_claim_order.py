@@ -1,0 +1,51 @@
+"""Ties in priority and due time run in the order they were enqueued, on every database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from cronrunner.clock import FakeClock
+from django_cronrunner.models import TaskRecord
+from django_cronrunner.runner import run_due_tasks
+from django_cronrunner.store import DatabaseTaskStore
+from tests.testapp import tasks
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NINE = datetime(2026, 6, 1, 9, tzinfo=UTC)
+
+
+def test_ties_are_claimed_in_enqueue_order() -> None:
+    rows = [
+        TaskRecord.objects.create(
+            backend_name="default",
+            task_path="tests.testapp.tasks.add",
+            args=[n, n],
+            due_at=NINE,
+            enqueued_at=NINE - timedelta(hours=1) + timedelta(seconds=n),
+        )
+        for n in range(8)
+    ]
+    # Shuffle the physical order the way real traffic does: claim and hand back a few.
+    store = DatabaseTaskStore(
+        using="default",
+        backend_name="default",
+        worker_id="w1",
+        lock_key="k",
+        lease_seconds=60,
+        queues=None,
+    )
+    store.release(store.claim(NINE, 3))
+    claimed = store.claim(NINE, 8)
+    assert [task.id for task in claimed] == [str(row.pk) for row in rows]
+
+
+def test_tasks_deferred_to_the_same_time_run_in_enqueue_order(tmp_path: Path) -> None:
+    log = tmp_path / "order.log"
+    for n in range(8):
+        tasks.append_line.using(run_after=NINE).enqueue(str(log), f"line {n}")
+    run_due_tasks(max_seconds=30, clock=FakeClock(NINE + timedelta(seconds=1)))
+    assert log.read_text().splitlines() == [f"line {n}" for n in range(8)]
