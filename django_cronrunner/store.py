@@ -177,7 +177,8 @@ class DatabaseTaskStore:
             host=summary.host[:255],
             pid=summary.pid,
             backend_name=self.backend_name,
-            queues="*" if summary.queues is None else ",".join(sorted(summary.queues)),
+            # Only a log: many long queue names are cut rather than fail the row.
+            queues="*" if summary.queues is None else ",".join(sorted(summary.queues))[:255],
             started_at=summary.started_at,
             finished_at=summary.finished_at,
             duration=summary.duration,

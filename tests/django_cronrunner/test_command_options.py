@@ -124,3 +124,30 @@ def test_a_database_failing_mid_run_loses_nothing(
     assert [error.exception_class_path for error in fresh.errors] == [
         "cronrunner.errors.RunnerDied"
     ]
+
+
+def test_a_queue_the_backend_does_not_allow_is_refused(lock_path: Path) -> None:
+    tasks.send_email.enqueue("a@example.com")
+    with pytest.raises(CommandError) as caught:
+        run("--queue", "emails,emial")
+    assert str(caught.value) == (
+        "--queue 'emial' is not in TASKS['default']['QUEUES'] "
+        "(choose from ['default', 'emails', 'reports'], or *)"
+    )
+    assert TaskRecord.objects.get().status == "READY"
+    assert not BatchRun.objects.exists()
+
+
+def test_any_queue_name_goes_when_the_backend_allows_every_queue(
+    settings: Settings, lock_path: Path
+) -> None:
+    default = dict(settings.TASKS["default"])
+    default["QUEUES"] = []
+    settings.TASKS = {**settings.TASKS, "default": default}
+    names = [f"tenant-{n:03}-{'x' * 40}" for n in range(12)]
+    tasks.add.using(queue_name=names[3]).enqueue(1, 1)
+    output = run("--queue", ",".join(names))
+    assert "batch finished: 1 run (1 succeeded" in output
+    # Twelve long names do not fit the batch log's column; the row is still written.
+    recorded = BatchRun.objects.get().queues
+    assert recorded.startswith(",".join(sorted(names))[:100]) and len(recorded) == 255

@@ -11,11 +11,12 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from cronrunner.drain import TaskReport, describe_task
+from cronrunner.drain import StopFlag, TaskReport, describe_task
 from cronrunner.errors import CronRunnerError
 from cronrunner.runner import describe_batch
+from cronrunner.shutdown import GracefulShutdown
 from cronrunner.store import StopReason
-from django_cronrunner.runner import run_due_tasks
+from django_cronrunner.runner import get_backend, run_due_tasks
 
 
 def positive_float(value: str) -> float:
@@ -54,6 +55,18 @@ def backend_alias(value: str) -> str:
     if value not in aliases:
         raise argparse.ArgumentTypeError(f"{value!r} is not in TASKS (choose from {aliases})")
     return value
+
+
+def check_queues(alias: str, queues: frozenset[str]) -> None:
+    """Refuse a queue the backend never accepts tasks for: a typo would run nothing, silently."""
+    allowed = get_backend(alias).queues
+    # An empty QUEUES lets tasks use any queue name.
+    unknown = sorted(queues - allowed) if allowed else []
+    if unknown:
+        raise CommandError(
+            f"--queue {unknown[0]!r} is not in TASKS[{alias!r}]['QUEUES'] "
+            f"(choose from {sorted(allowed)}, or *)"
+        )
 
 
 class Command(BaseCommand):
@@ -101,14 +114,19 @@ class Command(BaseCommand):
                 self._log(describe_task(task_report))
 
         try:
-            summary = run_due_tasks(
-                backend_alias=options["backend"],
-                max_seconds=options["max_seconds"],
-                max_tasks=options["max_tasks"],
-                queues=queues,
-                lock_file=options["lock_file"],
-                report=report,
-            )
+            if queues is not None:
+                check_queues(options["backend"], queues)
+            stop = StopFlag()
+            with GracefulShutdown(stop):
+                summary = run_due_tasks(
+                    backend_alias=options["backend"],
+                    max_seconds=options["max_seconds"],
+                    max_tasks=options["max_tasks"],
+                    queues=queues,
+                    lock_file=options["lock_file"],
+                    stop=stop,
+                    report=report,
+                )
         except (CronRunnerError, ImproperlyConfigured) as e:
             # A cron job's log gets one line saying what is wrong, not a traceback.
             raise CommandError(str(e)) from e
