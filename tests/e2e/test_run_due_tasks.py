@@ -152,12 +152,41 @@ def test_kill_9_during_a_task_then_the_next_run_finishes_it(
     assert TaskRecord.objects.filter(status="RUNNING").count() == 0
 
 
-def test_sigterm_during_a_task_loses_nothing(
+def test_sigterm_lets_the_task_finish_and_hands_the_rest_back(
+    start_command: Starter, tmp_path: Path
+) -> None:
+    out = tmp_path / "graceful.txt"
+    first = tasks.sleep_then_append.using(priority=1).enqueue(str(out), "first", 1.5)
+    second = tasks.sleep_then_append.enqueue(str(out), "second", 0)
+    runner = start_command()
+    wait_for(lambda: out.exists())
+    runner.send_signal(signal.SIGTERM)
+    stdout, stderr = runner.communicate(timeout=30)
+    assert runner.returncode == 0, stderr
+    assert "stopped: interrupted" in stdout
+    assert "SIGTERM: finishing the task in progress, then stopping." in stderr
+    assert TaskRecord.objects.get(pk=first.id).status == "SUCCESSFUL"
+    assert TaskRecord.objects.get(pk=second.id).status == "READY"
+    assert TaskRecord.objects.filter(status="RUNNING").count() == 0
+
+
+def test_a_second_sigterm_stops_at_once_and_the_next_run_recovers(
     start_command: Starter, run_command: Runner, tmp_path: Path
 ) -> None:
-    task_id = interrupt_mid_task(start_command, tmp_path, signal.SIGTERM)
-    assert run_command().returncode == 0
-    assert TaskRecord.objects.get(pk=task_id).status == "SUCCESSFUL"
+    log = tmp_path / "attempts.txt"
+    result = tasks.slow_first_time.enqueue(str(log), 60)
+    runner = start_command()
+    wait_for(lambda: log.exists())
+    runner.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    runner.send_signal(signal.SIGTERM)
+    _, stderr = runner.communicate(timeout=10)
+    assert runner.returncode == 130
+    assert "stopped at once by a second signal" in stderr
+    assert "Traceback" not in stderr
+    after = run_command()
+    assert "1 recovered" in after.stdout
+    assert TaskRecord.objects.get(pk=result.id).status == "SUCCESSFUL"
     assert TaskRecord.objects.filter(status="RUNNING").count() == 0
 
 

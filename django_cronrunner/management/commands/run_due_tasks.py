@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,12 @@ class Command(BaseCommand):
         except (CronRunnerError, ImproperlyConfigured) as e:
             # A cron job's log gets one line saying what is wrong, not a traceback.
             raise CommandError(str(e)) from e
+        except KeyboardInterrupt:
+            self.stderr.write(
+                "run_due_tasks: stopped at once by a second signal; the next run recovers "
+                "the task that was in progress."
+            )
+            sys.exit(130)
         if verbosity >= 1 or summary.stop_reason is StopReason.LOCK_HELD:
             self._log(describe_batch(summary))
 
