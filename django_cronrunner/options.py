@@ -26,6 +26,10 @@ KNOWN_OPTIONS = {
     "retention",
 }
 
+#: Bounds of OPTIONS['lease_seconds']; a run renews its leases every quarter lease.
+MIN_LEASE = 10
+MAX_LEASE = 86_400
+
 
 @dataclass(frozen=True, slots=True)
 class BackendOptions:
@@ -55,9 +59,15 @@ class BackendOptions:
         if lock_file is not None and not isinstance(lock_file, str | os.PathLike):
             raise ImproperlyConfigured(f"TASKS[{alias!r}]['OPTIONS']['lock_file'] must be a path.")
         lease = options.get("lease_seconds", 120.0)
-        if isinstance(lease, bool) or not isinstance(lease, int | float) or lease < 10:
+        # NaN passes every comparison and infinity overflows the lease's datetime: refuse both.
+        if (
+            isinstance(lease, bool)
+            or not isinstance(lease, int | float)
+            or not MIN_LEASE <= lease <= MAX_LEASE
+        ):
             raise ImproperlyConfigured(
-                f"TASKS[{alias!r}]['OPTIONS']['lease_seconds'] must be a number of at least 10."
+                f"TASKS[{alias!r}]['OPTIONS']['lease_seconds'] must be a number of at least "
+                f"{MIN_LEASE} and at most {MAX_LEASE} (a day)."
             )
         claim_size = options.get("claim_size", 8)
         if isinstance(claim_size, bool) or not isinstance(claim_size, int) or claim_size < 1:

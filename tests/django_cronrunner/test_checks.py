@@ -72,6 +72,9 @@ BAD_OPTIONS = [
     ({"lease_seconds": 9.5}, "['lease_seconds'] must be a number of at least 10"),
     ({"lease_seconds": "60"}, "['lease_seconds'] must be a number of at least 10"),
     ({"lease_seconds": False}, "['lease_seconds'] must be a number of at least 10"),
+    ({"lease_seconds": float("nan")}, "['lease_seconds'] must be a number of at least 10"),
+    ({"lease_seconds": float("inf")}, "['lease_seconds'] must be a number of at least 10"),
+    ({"lease_seconds": 86_401}, "and at most 86400 (a day)"),
     ({"claim_size": 0}, "['claim_size'] must be a whole number of at least 1"),
     ({"claim_size": 2.5}, "['claim_size'] must be a whole number of at least 1"),
     ({"claim_size": None}, "['claim_size'] must be a whole number of at least 1"),
@@ -97,7 +100,7 @@ def test_bad_options_stop_the_check_command_naming_the_key(
     assert message in str(caught.value)
 
 
-@pytest.mark.parametrize(("options", "message"), BAD_OPTIONS[:4])
+@pytest.mark.parametrize(("options", "message"), BAD_OPTIONS[:7])
 def test_bad_options_are_one_line_from_run_due_tasks(
     settings: Settings, options: dict[str, Any], message: str
 ) -> None:
@@ -112,7 +115,7 @@ def test_bad_options_are_one_line_from_run_due_tasks(
     "options",
     [
         {"lease_seconds": 10, "claim_size": 1},
-        {"lease_seconds": 3600.5, "claim_size": 500, "lock_file": "/tmp/x.lock"},
+        {"lease_seconds": 86_400, "claim_size": 500, "lock_file": "/tmp/x.lock"},
         {"retention": {"successful": None, "failed": 0.5}},
     ],
 )
