@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -226,13 +224,3 @@ def test_help_lists_the_options(run_command: Runner) -> None:
     assert result.returncode == 0
     for option in ("--max-seconds", "--queue", "--backend", "--lock-file", "--max-tasks"):
         assert option in result.stdout
-
-
-def test_cronrunner_imports_no_django() -> None:
-    code = (
-        "import sys, cronrunner, cronrunner.budget, cronrunner.clock, cronrunner.drain, "
-        "cronrunner.errors, cronrunner.heartbeat, cronrunner.lock, cronrunner.memory, "
-        "cronrunner.recovery, cronrunner.runner, cronrunner.schedule, cronrunner.store; "
-        "sys.exit(any(name == 'django' or name.startswith('django.') for name in sys.modules))"
-    )
-    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
