@@ -1,0 +1,47 @@
+"""The demo project that `scripts/demo.sh` shows: its commands, run as a new user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "example"
+
+pytestmark = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="the demo project runs on its own SQLite database"
+)
+
+
+def manage(*args: str, var_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DEMO_VAR_DIR": str(var_dir)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=EXAMPLE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+
+def test_demo_enqueues_runs_and_reads_back_real_tasks(tmp_path: Path) -> None:
+    manage("migrate", "--verbosity", "0", var_dir=tmp_path)
+    enqueued = manage("enqueue_demo_tasks", var_dir=tmp_path).stdout
+    assert enqueued.count("enqueued ") == 5
+    run = manage("run_due_tasks", "--max-seconds", "20", "-v", "2", var_dir=tmp_path).stdout
+    assert "Subject: Your order #1001" in run  # the console email backend printed the email
+    assert "batch finished: 4 run (3 succeeded, 1 failed)" in run
+    results = manage("show_demo_results", var_dir=tmp_path).stdout.splitlines()
+    by_task = {line.split()[0]: line for line in results}
+    assert "SUCCESSFUL" in by_task["make_thumbnail"]
+    assert "FAILED" in by_task["charge_card"] and "card declined" in by_task["charge_card"]
+    assert "READY" in by_task["send_review_request"]
+    assert (tmp_path / "thumbnails" / "product-7.pgm").read_text().startswith("P2\n16 12\n")
+    assert list((tmp_path / "reports").glob("sales-*.json"))
