@@ -11,8 +11,8 @@ import pytest
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
-from cronrunner.store import Outcome, Status, TaskFailure
-from django_cronrunner.models import TaskRecord
+from cronrunner.store import BatchSummary, Outcome, Status, StopReason, TaskFailure
+from django_cronrunner.models import BatchRun, TaskRecord
 from django_cronrunner.runner import run_due_tasks
 from django_cronrunner.store import DatabaseTaskStore
 
@@ -239,3 +239,61 @@ def test_the_claim_query_uses_the_claim_index() -> None:
         cursor.execute("ANALYZE cronrunner_task")
     plan = TaskRecord.objects.filter(backend_name="default").due(NOW)[:8].explain()
     assert "cronrunner_task_claim" in plan, plan
+
+
+def test_deferred_tasks_are_claimed_once_due_and_not_a_moment_before() -> None:
+    later = add(due=NOW + timedelta(minutes=5))
+    mine = store()
+    assert mine.claim(NOW + timedelta(minutes=5) - timedelta(microseconds=1), 8) == []
+    assert [task.id for task in mine.claim(NOW + timedelta(minutes=5), 8)] == [str(later.pk)]
+
+
+def test_other_backends_rows_are_never_claimed_or_recovered() -> None:
+    ready = add()
+    running = add(status=Status.RUNNING, claim_lock="lock-a", claimed_by="x")
+    TaskRecord.objects.filter(pk__in=[ready.pk, running.pk]).update(backend_name="other")
+    mine = store(lock="lock-a")
+    assert mine.recover(NOW) == 0
+    assert mine.claim(NOW, 8) == []
+
+
+def test_record_batch_stores_the_summary() -> None:
+    summary = BatchSummary(
+        worker_id="h:1:abcd",
+        host="h" * 300,
+        pid=1,
+        started_at=NOW,
+        max_seconds=50,
+        max_tasks=10,
+        queues=frozenset({"emails", "default"}),
+        finished_at=NOW + timedelta(seconds=3),
+        duration=3.25,
+        tasks_run=4,
+        succeeded=3,
+        failed=1,
+        recovered=2,
+        scheduled=1,
+        stop_reason=StopReason.MAX_TASKS,
+        error="",
+    )
+    store().record_batch(summary)
+    batch = BatchRun.objects.get()
+    assert (batch.worker_id, batch.host, batch.pid, batch.backend_name) == (
+        "h:1:abcd",
+        "h" * 255,
+        1,
+        "default",
+    )
+    assert (batch.queues, batch.started_at, batch.finished_at, batch.duration) == (
+        "default,emails",
+        NOW,
+        NOW + timedelta(seconds=3),
+        3.25,
+    )
+    assert (batch.max_seconds, batch.max_tasks, batch.tasks_run, batch.succeeded) == (50, 10, 4, 3)
+    assert (batch.failed, batch.recovered, batch.scheduled, batch.stop_reason) == (
+        1,
+        2,
+        1,
+        "max tasks",
+    )
