@@ -161,6 +161,15 @@ class MemoryStore:
                 if task.status is Status.RUNNING and task.claimed_by == self.worker_id:
                     task.lease_expires_at = now + self.lease
 
+    def count_due(self, now: datetime) -> int:
+        with self.db.mutex:
+            return sum(
+                task.status is Status.READY
+                and task.due_at <= now
+                and (self.queues is None or task.queue_name in self.queues)
+                for task in self.db.tasks.values()
+            )
+
     def record_batch(self, summary: BatchSummary) -> None:
         with self.db.mutex:
             self.db.batches.append(summary)

@@ -80,6 +80,9 @@ def run_batch(
                 stop=stop,
                 report=report,
             )
+        if summary.stop_reason is not StopReason.DRAINED:
+            # Left-over work, recorded so that a backlog growing run after run can be noticed.
+            summary.backlog = store.count_due(clock.now())
     except BaseException as e:
         summary.stop_reason = (
             StopReason.ERROR if isinstance(e, Exception) else StopReason.INTERRUPTED

@@ -78,6 +78,8 @@ class BatchSummary:
     failed: int = 0
     recovered: int = 0
     scheduled: int = 0
+    #: Due tasks left when the run stopped (0 when it drained everything).
+    backlog: int = 0
     stop_reason: StopReason = StopReason.DRAINED
     error: str = ""
 
@@ -102,6 +104,9 @@ class TaskStore(Protocol):
 
     def renew_leases(self, now: datetime) -> None:
         """Extend the lease of every task this run holds."""
+
+    def count_due(self, now: datetime) -> int:
+        """Count the due tasks this run could claim."""
 
     def record_batch(self, summary: BatchSummary) -> None:
         """Store the run's summary in the batch log."""

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Min, Q
 
-from cronrunner.store import Status
+from cronrunner.store import Status, StopReason
 from django_cronrunner.backend import CronRunnerBackend
 from django_cronrunner.models import BatchRun, TaskRecord
 
 FAILURE_WINDOW = timedelta(hours=1)
+#: How many recent batches' backlogs are read; --backlog-batches can look at up to this many.
+BACKLOG_HISTORY = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,8 @@ class Health:
     oldest_due_at: datetime | None
     failures_in_window: int
     last_batch: LastBatch | None
+    #: Due tasks left by the most recent batches that ran (lock-held skips left out), oldest first.
+    recent_backlog: list[int]
 
     @property
     def oldest_due_wait(self) -> timedelta | None:
@@ -71,6 +76,7 @@ class Limits:
     max_silence: timedelta | None = timedelta(minutes=5)
     max_wait: timedelta | None = timedelta(minutes=15)
     max_failures: int | None = None
+    backlog_batches: int | None = 3
 
 
 def health(backend: CronRunnerBackend, now: datetime) -> Health:
@@ -110,6 +116,13 @@ def health(backend: CronRunnerBackend, now: datetime) -> Health:
             error=batch.error,
         )
     )
+    recent = (
+        BatchRun.objects.using(using)
+        .filter(backend_name=backend.alias)
+        .exclude(stop_reason=StopReason.LOCK_HELD)
+        .order_by("-started_at")
+        .values_list("backlog", flat=True)[:BACKLOG_HISTORY]
+    )
     return Health(
         backend=backend.alias,
         now=now,
@@ -117,6 +130,7 @@ def health(backend: CronRunnerBackend, now: datetime) -> Health:
         oldest_due_at=oldest,
         failures_in_window=failures,
         last_batch=last,
+        recent_backlog=list(reversed(recent)),
     )
 
 
@@ -137,6 +151,14 @@ def problems(report: Health, limits: Limits) -> list[str]:
             f"the oldest due task has waited {_minutes(wait)} (limit {_minutes(limits.max_wait)}): "
             "the backlog is not being drained; raise --max-seconds or run more often"
         )
+    count = limits.backlog_batches
+    if count is not None and len(report.recent_backlog) >= count:
+        window = report.recent_backlog[-count:]
+        if all(earlier < later for earlier, later in itertools.pairwise(window)):
+            found.append(
+                f"the backlog grew across the last {count} batches "
+                f"({' -> '.join(map(str, window))} due tasks left)"
+            )
     if limits.max_failures is not None and report.failures_in_window > limits.max_failures:
         found.append(
             f"{report.failures_in_window} tasks failed in the last hour "

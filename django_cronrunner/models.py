@@ -138,6 +138,9 @@ class BatchRun(models.Model):
     failed = models.PositiveIntegerField(default=0)
     recovered = models.PositiveIntegerField(default=0)
     scheduled = models.PositiveIntegerField(default=0, help_text="Schedule slots enqueued.")
+    backlog = models.PositiveIntegerField(
+        default=0, help_text="Due tasks left when the run stopped."
+    )
     stop_reason = models.CharField(max_length=20, choices=STOP_REASON_CHOICES)
     error = models.TextField(blank=True)
 

@@ -170,6 +170,9 @@ class DatabaseTaskStore:
             lambda: self.tasks.held_by(self.worker_id).update(lease_expires_at=now + self.lease)
         )
 
+    def count_due(self, now: datetime) -> int:
+        return self.tasks.in_queues(self.queues).due(now).count()
+
     def record_batch(self, summary: BatchSummary) -> None:
         assert summary.finished_at is not None
         BatchRun.objects.using(self.using).create(
@@ -189,6 +192,7 @@ class DatabaseTaskStore:
             failed=summary.failed,
             recovered=summary.recovered,
             scheduled=summary.scheduled,
+            backlog=summary.backlog,
             stop_reason=summary.stop_reason,
             error=summary.error,
         )

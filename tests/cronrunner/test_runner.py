@@ -67,6 +67,7 @@ def test_runs_by_priority_then_due_time_then_enqueue_order(
     summary = run(db, clock, tmp_path / "l", executor=executor)
     assert executor.ran == [urgent.id, first_old.id, second_old.id, newer.id, low.id]
     assert (summary.tasks_run, summary.succeeded, summary.stop_reason) == (5, 5, StopReason.DRAINED)
+    assert summary.backlog == 0
     assert executor.finished_ids == executor.ran
     assert {task.status for task in db.tasks.values()} == {Status.SUCCESSFUL}
     assert db.batches == [summary]
@@ -110,6 +111,7 @@ def test_no_task_starts_once_the_budget_is_spent(
     # Tasks start at 0.0, 0.4, ... 1.6; the one starting at 2.0 would be past the budget.
     assert summary.tasks_run == 5
     assert summary.stop_reason is StopReason.BUDGET_SPENT
+    assert summary.backlog == 5
     assert summary.duration == pytest.approx(2.0)
     statuses = [db.tasks[task.id].status for task in tasks]
     assert statuses.count(Status.SUCCESSFUL) == 5

@@ -149,7 +149,7 @@ def run_status(*args: str) -> tuple[int, str, str]:
     return 0, out.getvalue(), err.getvalue()
 
 
-def record_batch(finished_ago: timedelta, **counts: Any) -> BatchRun:
+def record_batch(finished_ago: timedelta, stop_reason: str = "drained", **counts: Any) -> BatchRun:
     finished = timezone.now() - finished_ago
     return BatchRun.objects.create(
         worker_id="host:1:abc",
@@ -161,7 +161,7 @@ def record_batch(finished_ago: timedelta, **counts: Any) -> BatchRun:
         finished_at=finished,
         duration=3.0,
         max_seconds=50,
-        stop_reason="drained",
+        stop_reason=stop_reason,
         **counts,
     )
 
@@ -258,3 +258,25 @@ def test_overdue_schedule_is_a_problem(backend: CronRunnerBackend) -> None:
 def test_bad_limits_are_refused(args: list[str], message: str) -> None:
     with pytest.raises(CommandError, match=message):
         call_command("cronrunner_status", *args)
+
+
+def test_check_names_a_backlog_growing_batch_after_batch(
+    settings: Settings, tmp_path: Path
+) -> None:
+    settings.TASKS = with_schedules(settings, tmp_path)
+    for minutes_ago, left in ((4, 0), (3, 5), (2, 9), (1, 14)):
+        record_batch(timedelta(minutes=minutes_ago), backlog=left)
+    record_batch(timedelta(seconds=5), stop_reason="lock held")  # skipped runs do not count
+    code, output, err = run_status("--check")
+    assert code == 1
+    assert err.strip() == (
+        "PROBLEM: the backlog grew across the last 3 batches (5 -> 9 -> 14 due tasks left)"
+    )
+    assert "due tasks left by the last batches: 0 -> 5 -> 9 -> 14" in output
+    assert run_status("--check", "--backlog-batches", "0")[0] == 0
+    assert run_status("--check", "--backlog-batches", "5")[0] == 0  # 0 -> 5 -> 9 -> 14 is 4
+
+
+def test_bad_backlog_batches_is_refused() -> None:
+    with pytest.raises(CommandError, match="must be 0 or from 2 to 20"):
+        call_command("cronrunner_status", "--backlog-batches", "1")

@@ -14,7 +14,14 @@ from django.db import Error as DatabaseError
 from django.utils import timezone
 
 from cronrunner.errors import CronRunnerError
-from django_cronrunner.health import Health, Limits, health, json_ready, problems
+from django_cronrunner.health import (
+    BACKLOG_HISTORY,
+    Health,
+    Limits,
+    health,
+    json_ready,
+    problems,
+)
 from django_cronrunner.management.commands.run_due_tasks import (
     backend_alias,
     positive_float,
@@ -27,6 +34,17 @@ from django_cronrunner.status import ScheduleStatus, local_and_utc, schedule_sta
 def minutes(value: str) -> timedelta:
     """Parse a positive number of minutes."""
     return timedelta(minutes=positive_float(value))
+
+
+def backlog_batches(value: str) -> int:
+    """Parse 0 (off) or a number of batches from 2 to BACKLOG_HISTORY."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number != 0 and not 2 <= number <= BACKLOG_HISTORY:
+        raise argparse.ArgumentTypeError(f"{value!r} must be 0 or from 2 to {BACKLOG_HISTORY}")
+    return number
 
 
 class Command(BaseCommand):
@@ -63,6 +81,13 @@ class Command(BaseCommand):
             help="Problem: a due task has waited longer than this (default 15).",
         )
         parser.add_argument(
+            "--backlog-batches",
+            type=backlog_batches,
+            default=3,
+            metavar="K",
+            help="Problem: the due tasks left grew across the last K batches (default 3; 0: off).",
+        )
+        parser.add_argument(
             "--max-failures",
             type=positive_int,
             default=None,
@@ -80,7 +105,12 @@ class Command(BaseCommand):
             raise CommandError(str(e)) from e
         except DatabaseError as e:
             raise CommandError(f"The database cannot be used: {e}") from e
-        limits = Limits(options["max_silence"], options["max_wait"], options["max_failures"])
+        limits = Limits(
+            max_silence=options["max_silence"],
+            max_wait=options["max_wait"],
+            max_failures=options["max_failures"],
+            backlog_batches=options["backlog_batches"] or None,
+        )
         found = problems(report, limits) + [
             f"schedule {status.name!r} is overdue: its slot "
             f"{local_and_utc(status.overdue_slot, status.timezone)} has not fired"
@@ -121,6 +151,9 @@ def describe_health(report: Health) -> list[str]:
     if wait is not None:
         lines.append(f"  oldest due task has waited {wait.total_seconds():.0f}s")
     lines.append(f"  failures in the last hour: {report.failures_in_window}")
+    if any(report.recent_backlog):
+        recent = " -> ".join(map(str, report.recent_backlog[-5:]))
+        lines.append(f"  due tasks left by the last batches: {recent}")
     batch = report.last_batch
     if batch is None:
         lines.append("  last batch: none yet")
