@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from traceback import format_exception
 
 from django.tasks import TaskContext, TaskResultStatus
@@ -12,6 +13,8 @@ from cronrunner.store import ClaimedTask, Outcome, TaskFailure
 from django_cronrunner.backend import CronRunnerBackend
 from django_cronrunner.models import TaskRecord
 from django_cronrunner.results import resolve_task, stored_arguments, to_json, to_task_result
+
+logger = logging.getLogger("django_cronrunner")
 
 
 def failure_from(error: BaseException) -> TaskFailure:
@@ -39,8 +42,10 @@ class TaskExecutor:
             return Outcome(failure=failure_from(e))
         result = to_task_result(record, task_object)
         object.__setattr__(result, "status", TaskResultStatus.RUNNING)
-        task_started.send(type(self.backend), task_result=result)
         try:
+            # A task_started receiver that raises fails this attempt, as the task raising would:
+            # left to propagate, it would stop every batch that meets the task.
+            task_started.send(type(self.backend), task_result=result)
             if task_object.takes_context:
                 value = task_object.call(TaskContext(task_result=result), *args, **kwargs)
             else:
@@ -59,4 +64,12 @@ class TaskExecutor:
         except CronRunnerError:
             # The row was corrupt or its task no longer imports: there is no TaskResult to send.
             return
-        task_finished.send(type(self.backend), task_result=result)
+        # The outcome is already stored: a receiver's bug is logged, and the batch goes on.
+        for receiver, response in task_finished.send_robust(type(self.backend), task_result=result):
+            if isinstance(response, Exception):
+                logger.error(
+                    "A task_finished receiver %r failed for task %s.",
+                    receiver,
+                    task.id,
+                    exc_info=(type(response), response, response.__traceback__),
+                )

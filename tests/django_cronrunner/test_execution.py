@@ -240,3 +240,44 @@ def test_finished_sends_nothing_for_a_row_that_cannot_be_described(
     outcome = executor.run(claimed(broken))
     executor.finished(claimed(broken), outcome)
     assert signals == []
+
+
+def test_a_failing_task_started_receiver_fails_that_attempt_only() -> None:
+    def refuse(sender: Any, task_result: Any, **kwargs: Any) -> None:
+        if task_result.task.name == "send_email":
+            raise RuntimeError("no mail today")
+
+    refused = tasks.send_email.enqueue("a@example.com")
+    after = tasks.add.using(priority=-1).enqueue(1, 1)
+    task_started.connect(refuse)
+    try:
+        summary = run_due_tasks(max_seconds=30)
+    finally:
+        task_started.disconnect(refuse)
+    assert (summary.stop_reason, summary.succeeded, summary.failed) == ("drained", 1, 1)
+    refused.refresh()
+    assert refused.status == TaskResultStatus.FAILED
+    assert refused.errors[0].exception_class_path == "builtins.RuntimeError"
+    assert "RuntimeError: no mail today" in refused.errors[0].traceback
+    assert tasks.add.get_result(after.id).return_value == 2
+
+
+def test_a_failing_task_finished_receiver_is_logged_and_the_batch_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def explode(sender: Any, task_result: Any, **kwargs: Any) -> None:
+        raise RuntimeError("receiver bug")
+
+    first = tasks.add.enqueue(1, 1)
+    second = tasks.add.using(priority=-1).enqueue(2, 2)
+    task_finished.connect(explode)
+    try:
+        summary = run_due_tasks(max_seconds=30)
+    finally:
+        task_finished.disconnect(explode)
+    assert (summary.stop_reason, summary.succeeded) == ("drained", 2)
+    assert tasks.add.get_result(first.id).return_value == 2
+    assert tasks.add.get_result(second.id).return_value == 4
+    failures = [r for r in caplog.records if "task_finished receiver" in r.getMessage()]
+    assert len(failures) == 2
+    assert failures[0].exc_info is not None and "receiver bug" in str(failures[0].exc_info[1])
