@@ -126,3 +126,26 @@ def test_a_backend_that_is_not_ours_is_refused(tmp_path: Path) -> None:
 def test_a_missing_lock_directory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="does not exist"):
         call_command("run_due_tasks", "--lock-file", str(tmp_path / "no" / "run.lock"))
+
+
+class Terminal(StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_in_a_terminal_a_progress_line_updates_as_tasks_finish(tmp_path: Path) -> None:
+    tasks.add.enqueue(1, 2)
+    tasks.fail.enqueue("x")
+    out = Terminal()
+    call_command("run_due_tasks", "--lock-file", str(tmp_path / "run.lock"), stdout=out)
+    text = out.getvalue()
+    assert "\r\x1b[K1 run, 0 failed, " in text
+    assert "\r\x1b[K2 run, 1 failed, " in text and "last: tests.testapp.tasks." in text
+    # The line is cleared before the summary, which stays as the log line it always is.
+    summary = text.rsplit("\r\x1b[K", 1)[1]
+    assert LINE.match(summary) and "batch finished: 2 run" in summary
+
+
+def test_under_cron_there_is_no_progress_line(tmp_path: Path) -> None:
+    tasks.add.enqueue(1, 2)
+    assert "\r" not in "\n".join(run(tmp_path))

@@ -17,6 +17,7 @@ from cronrunner.errors import CronRunnerError
 from cronrunner.runner import describe_batch
 from cronrunner.shutdown import GracefulShutdown
 from cronrunner.store import StopReason
+from django_cronrunner.progress import LiveProgress
 from django_cronrunner.runner import get_backend, run_due_tasks
 
 
@@ -110,9 +111,18 @@ class Command(BaseCommand):
         names = {name for group in options["queues"] or [] for name in group}
         queues = None if not names or "*" in names else frozenset(names)
 
+        # In a terminal, one line that updates as tasks finish; under cron, only log lines.
+        progress = (
+            LiveProgress(self.stdout, options["max_seconds"])
+            if (verbosity == 1 and self.stdout.isatty())
+            else None
+        )
+
         def report(task_report: TaskReport) -> None:
             if verbosity >= 2:
                 self._log(describe_task(task_report))
+            if progress is not None:
+                progress.update(task_report)
 
         try:
             if queues is not None:
@@ -137,6 +147,9 @@ class Command(BaseCommand):
                 "the task that was in progress."
             )
             sys.exit(130)
+        finally:
+            if progress is not None:
+                progress.clear()
         if verbosity >= 1 or summary.stop_reason is StopReason.LOCK_HELD:
             self._log(describe_batch(summary))
 
