@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.test import Client
 from django.utils import timezone
-from pytest_django.fixtures import Settings
 
 from django_cronrunner.models import BatchRun, TaskRecord
 from django_cronrunner.runner import run_due_tasks
@@ -18,13 +16,6 @@ pytestmark = pytest.mark.django_db
 
 TASKS_URL = "/admin/django_cronrunner/taskrecord/"
 BATCHES_URL = "/admin/django_cronrunner/batchrun/"
-
-
-@pytest.fixture(autouse=True)
-def own_lock_file(settings: Settings, tmp_path: Path) -> None:
-    default = dict(settings.TASKS["default"])
-    default["OPTIONS"] = {**default.get("OPTIONS", {}), "lock_file": str(tmp_path / "run.lock")}
-    settings.TASKS = {**settings.TASKS, "default": default}
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,13 +20,6 @@ from django_cronrunner.store import DatabaseTaskStore
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def own_lock_file(settings: Settings, tmp_path: Path) -> None:
-    default = dict(settings.TASKS["default"])
-    default["OPTIONS"] = {**default.get("OPTIONS", {}), "lock_file": str(tmp_path / "run.lock")}
-    settings.TASKS = {**settings.TASKS, "default": default}
 
 
 @pytest.fixture
