@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from cronrunner.clock import FakeClock
 from django_cronrunner.models import TaskRecord
@@ -49,3 +50,31 @@ def test_tasks_deferred_to_the_same_time_run_in_enqueue_order(tmp_path: Path) ->
         tasks.append_line.using(run_after=NINE).enqueue(str(log), f"line {n}")
     run_due_tasks(max_seconds=30, clock=FakeClock(NINE + timedelta(seconds=1)))
     assert log.read_text().splitlines() == [f"line {n}" for n in range(8)]
+
+
+def test_the_claim_reads_the_claim_index_in_order_without_sorting() -> None:
+    TaskRecord.objects.bulk_create(
+        TaskRecord(
+            backend_name="default",
+            task_path="tests.testapp.tasks.add",
+            status="SUCCESSFUL" if n % 50 else "READY",
+            priority=n % 7,
+            due_at=NINE - timedelta(seconds=n),
+            enqueued_at=NINE - timedelta(hours=1),
+        )
+        for n in range(3000)
+    )
+    analyze = {
+        "postgresql": "ANALYZE cronrunner_task",
+        "mysql": "ANALYZE TABLE cronrunner_task",
+        "sqlite": "ANALYZE",
+    }[connection.vendor]
+    with connection.cursor() as cursor:
+        cursor.execute(analyze)
+        if connection.vendor == "mysql":
+            cursor.fetchall()
+    plan = TaskRecord.objects.filter(backend_name="default").due(NINE)[:8].explain()
+    assert "cronrunner_task_claim" in plan, plan
+    # Read in claim order, the query stops after `limit` rows instead of sorting every due row
+    # (on MariaDB, a sort would also lock every due row it read for the claim's transaction).
+    assert "filesort" not in plan and "TEMP B-TREE" not in plan and "Sort" not in plan, plan
