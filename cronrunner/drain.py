@@ -129,6 +129,8 @@ def describe_task(report: TaskReport) -> str:
         outcome = "LOST CLAIM"
     elif report.outcome.failure is not None:
         outcome = f"FAILED ({report.outcome.failure.exception_class_path})"
+        if report.outcome.retry_at is not None:
+            outcome += f", retrying from {report.outcome.retry_at:%Y-%m-%d %H:%M:%S %Z}"
     else:
         outcome = "SUCCESSFUL"
     task = report.task

@@ -23,3 +23,7 @@ class InvalidSchedule(CronRunnerError):
 
 class RunnerDied(CronRunnerError):
     """The run that held a task died before it stored the task's outcome."""
+
+
+class InvalidRetryPolicy(CronRunnerError):
+    """A retry policy has an impossible value."""

@@ -22,6 +22,7 @@ class MemoryTask:
     due_at: datetime
     priority: int = 0
     queue_name: str = "default"
+    max_attempts: int = 1
     status: Status = Status.READY
     claimed_by: str | None = None
     claim_lock: str | None = None
@@ -42,7 +43,13 @@ class MemoryDatabase:
     mutex: threading.Lock = field(default_factory=threading.Lock)
 
     def add(
-        self, task_path: str, due_at: datetime, *, priority: int = 0, queue_name: str = "default"
+        self,
+        task_path: str,
+        due_at: datetime,
+        *,
+        priority: int = 0,
+        queue_name: str = "default",
+        max_attempts: int = 1,
     ) -> MemoryTask:
         """Enqueue a task."""
         task = MemoryTask(
@@ -51,6 +58,7 @@ class MemoryDatabase:
             due_at=due_at,
             priority=priority,
             queue_name=queue_name,
+            max_attempts=max_attempts,
         )
         with self.mutex:
             self.tasks[task.id] = task
@@ -84,7 +92,7 @@ class MemoryStore:
                 expired = task.lease_expires_at is not None and task.lease_expires_at < now
                 if not (expired or task.claim_lock == self.lock_key):
                     continue
-                decision = recover_orphan(task.worker_ids, task.claimed_by or "")
+                decision = recover_orphan(task.worker_ids, task.claimed_by or "", task.max_attempts)
                 if decision.failure is not None:
                     task.errors.append(decision.failure)
                 if decision.requeue:
@@ -140,10 +148,15 @@ class MemoryStore:
             if outcome.failure is None:
                 held.status = Status.SUCCESSFUL
                 held.return_value = outcome.return_value
+                held.finished_at = now
+            elif outcome.retry_at is not None:
+                held.status = Status.READY
+                held.errors.append(outcome.failure)
+                held.due_at = outcome.retry_at
             else:
                 held.status = Status.FAILED
                 held.errors.append(outcome.failure)
-            held.finished_at = now
+                held.finished_at = now
             held.claimed_by = held.claim_lock = held.lease_expires_at = None
             return True
 

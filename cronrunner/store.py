@@ -34,6 +34,8 @@ class Outcome:
 
     return_value: Any = None
     failure: TaskFailure | None = None
+    #: For a failure that will be tried again: the earliest time of the next attempt.
+    retry_at: datetime | None = None
 
     @property
     def succeeded(self) -> bool:

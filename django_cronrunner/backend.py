@@ -10,13 +10,15 @@ from django.core import checks
 from django.core.exceptions import ValidationError
 from django.db import connections
 from django.tasks.backends.base import BaseTaskBackend
-from django.tasks.exceptions import TaskResultDoesNotExist
+from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
 from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
+from cronrunner.errors import InvalidRetryPolicy
 from django_cronrunner.models import TaskRecord
 from django_cronrunner.options import BackendOptions
 from django_cronrunner.results import to_json, to_task_result
+from django_cronrunner.task import CronRunnerTask, retry_policy
 
 if TYPE_CHECKING:
     from django.tasks import Task, TaskResult
@@ -31,6 +33,7 @@ class CronRunnerBackend(BaseTaskBackend):
     supports_async_task = True
     supports_get_result = True
     supports_priority = True
+    task_class = CronRunnerTask
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
@@ -46,6 +49,19 @@ class CronRunnerBackend(BaseTaskBackend):
         result = to_task_result(record, task)
         task_enqueued.send(type(self), task_result=result)
         return cast("TaskResult[P, R]", result)
+
+    def validate_task(self, task: AnyTask) -> None:
+        """Check the task as Django does, and its retry settings."""
+        super().validate_task(task)
+        if not isinstance(task, CronRunnerTask):
+            return
+        try:
+            retry_policy(task, self.config.retry)
+        except InvalidRetryPolicy as e:
+            raise InvalidTask(str(e)) from e
+        for error_class in task.no_retry_on:
+            if not (isinstance(error_class, type) and issubclass(error_class, BaseException)):
+                raise InvalidTask(f"no_retry_on must hold exception classes, not {error_class!r}.")
 
     def new_record(
         self,
@@ -66,6 +82,7 @@ class CronRunnerBackend(BaseTaskBackend):
             "run_after": task.run_after,
             "due_at": task.run_after or now,
             "enqueued_at": now,
+            "max_attempts": retry_policy(task, self.config.retry).max_attempts,
         }
         return TaskRecord(**(defaults | fields))
 

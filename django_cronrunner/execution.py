@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from traceback import format_exception
 
 from django.tasks import TaskContext, TaskResultStatus
 from django.tasks.signals import task_finished, task_started
 
+from cronrunner.clock import Clock, SystemClock
 from cronrunner.errors import CronRunnerError
 from cronrunner.store import ClaimedTask, Outcome, TaskFailure
 from django_cronrunner.backend import CronRunnerBackend
-from django_cronrunner.models import TaskRecord
-from django_cronrunner.results import resolve_task, stored_arguments, to_json, to_task_result
+from django_cronrunner.errors import NotJSONError
+from django_cronrunner.models import TaskRecord, as_list
+from django_cronrunner.results import (
+    AnyTask,
+    resolve_task,
+    stored_arguments,
+    to_json,
+    to_task_result,
+)
+from django_cronrunner.task import never_retried, retry_policy
 
 logger = logging.getLogger("django_cronrunner")
 
@@ -29,8 +39,9 @@ def failure_from(error: BaseException) -> TaskFailure:
 class TaskExecutor:
     """Import, check and call stored tasks, sending django.tasks signals."""
 
-    def __init__(self, backend: CronRunnerBackend) -> None:
+    def __init__(self, backend: CronRunnerBackend, clock: Clock | None = None) -> None:
         self.backend = backend
+        self.clock = clock or SystemClock()
 
     def run(self, task: ClaimedTask) -> Outcome:
         record: TaskRecord = task.record
@@ -55,7 +66,22 @@ class TaskExecutor:
             raise
         except BaseException as e:
             # SystemExit from a task is the task's failure, not a reason to stop the batch.
-            return Outcome(failure=failure_from(e))
+            return self._failed(task_object, record, e)
+
+    def _failed(self, task_object: AnyTask, record: TaskRecord, error: BaseException) -> Outcome:
+        """Describe a failed attempt, with the time of the next one if the task is retried."""
+        failure = failure_from(error)
+        policy = retry_policy(task_object, self.backend.config.retry)
+        attempt = len(as_list(record.worker_ids))
+        # A return value that is not JSON is a bug in the task: another attempt cannot help.
+        if (
+            isinstance(error, NotJSONError)
+            or never_retried(task_object, error)
+            or not policy.retries_after(attempt)
+        ):
+            return Outcome(failure=failure)
+        wait = timedelta(seconds=policy.wait_after(attempt))
+        return Outcome(failure=failure, retry_at=self.clock.now() + wait)
 
     def finished(self, task: ClaimedTask, outcome: Outcome) -> None:
         record: TaskRecord = task.record

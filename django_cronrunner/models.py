@@ -76,6 +76,9 @@ class TaskRecord(models.Model):
     return_value = models.JSONField(null=True, blank=True)
     errors = models.JSONField(default=list, blank=True)
     worker_ids = models.JSONField(default=list, blank=True)
+    max_attempts = models.PositiveSmallIntegerField(
+        default=1, help_text="Attempts allowed, from the task's retry policy when it was enqueued."
+    )
     claimed_by = models.CharField(max_length=64, null=True, blank=True)
     claim_lock = models.CharField(max_length=64, null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)

@@ -14,7 +14,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from cronrunner.errors import LockFileError
+from cronrunner.errors import InvalidRetryPolicy, LockFileError
+from cronrunner.retry import RetryPolicy
 from django_cronrunner.retention import Retention
 
 KNOWN_OPTIONS = {
@@ -24,6 +25,7 @@ KNOWN_OPTIONS = {
     "claim_size",
     "schedules",
     "retention",
+    "retry",
 }
 
 #: Bounds of OPTIONS['lease_seconds']; a run renews its leases every quarter lease.
@@ -42,6 +44,7 @@ class BackendOptions:
     claim_size: int = 8
     schedules: Mapping[str, Any] = field(default_factory=dict)
     retention: Retention = field(default_factory=Retention)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @classmethod
     def parse(cls, alias: str, options: dict[str, Any]) -> BackendOptions:
@@ -83,6 +86,7 @@ class BackendOptions:
             alias=alias,
             schedules=schedules,
             retention=Retention.parse(alias, options.get("retention", {})),
+            retry=parse_retry(alias, options.get("retry", {})),
             database=database,
             lock_file=os.fspath(lock_file) if lock_file is not None else None,
             lease_seconds=float(lease),
@@ -121,3 +125,15 @@ def private_directory() -> Path:
             "set OPTIONS['lock_file'] or pass --lock-file."
         )
     return directory
+
+
+def parse_retry(alias: str, raw: object) -> RetryPolicy:
+    """Build the backend's default retry policy from OPTIONS['retry']."""
+    where = f"TASKS[{alias!r}]['OPTIONS']['retry']"
+    known = {"max_attempts", "backoff", "delay", "max_delay", "jitter"}
+    if not isinstance(raw, Mapping) or not set(raw) <= known:
+        raise ImproperlyConfigured(f"{where} must be a dict with keys among {sorted(known)}.")
+    try:
+        return RetryPolicy(**raw)
+    except InvalidRetryPolicy as e:
+        raise ImproperlyConfigured(f"{where}: {e}") from e

@@ -78,7 +78,7 @@ def run_due_tasks(
         started = run_clock.monotonic()
         summary = run_batch(
             store,
-            TaskExecutor(backend),
+            TaskExecutor(backend, run_clock),
             lock,
             run_clock,
             RunSettings(

@@ -52,7 +52,9 @@ class DatabaseTaskStore:
         return recovered
 
     def _settle_orphan(self, record: TaskRecord, now: datetime) -> int:
-        decision = recover_orphan(as_list(record.worker_ids), record.claimed_by or "")
+        decision = recover_orphan(
+            as_list(record.worker_ids), record.claimed_by or "", record.max_attempts
+        )
         changes: dict[str, object] = {
             "status": Status.READY if decision.requeue else Status.FAILED,
             "claimed_by": None,
@@ -136,17 +138,21 @@ class DatabaseTaskStore:
     def finish(self, task: ClaimedTask, outcome: Outcome, now: datetime) -> bool:
         record: TaskRecord = task.record
         changes: dict[str, object] = {
-            "finished_at": now,
             "claimed_by": None,
             "claim_lock": None,
             "lease_expires_at": None,
         }
         if outcome.failure is None:
-            changes.update(status=Status.SUCCESSFUL, return_value=outcome.return_value)
-        else:
             changes.update(
-                status=Status.FAILED, errors=[*as_list(record.errors), asdict(outcome.failure)]
+                status=Status.SUCCESSFUL, return_value=outcome.return_value, finished_at=now
             )
+        else:
+            changes["errors"] = [*as_list(record.errors), asdict(outcome.failure)]
+            if outcome.retry_at is None:
+                changes.update(status=Status.FAILED, finished_at=now)
+            else:
+                # Waiting for its next attempt: READY again, due when the backoff has passed.
+                changes.update(status=Status.READY, due_at=outcome.retry_at)
         updated = self._write(lambda: self._held(task).update(**changes))
         if updated:
             for field, value in changes.items():

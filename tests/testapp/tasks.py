@@ -90,3 +90,17 @@ def report(name: str) -> str:
 def special_value(kind: str) -> Any:
     """Return a value plain JSON cannot hold, picked by name (arguments must be JSON)."""
     return {"nan": float("nan"), "inf": float("-inf"), "nul": "a\x00b"}[kind]
+
+
+@task(takes_context=True, max_attempts=3, retry_backoff="fixed", retry_delay=60)
+def flaky(context: TaskContext, succeed_on: int) -> int:
+    """Fail until attempt `succeed_on`; return the attempt that succeeded."""
+    if context.attempt < succeed_on:
+        raise ConnectionError(f"attempt {context.attempt} failed")
+    return context.attempt
+
+
+@task(max_attempts=5, no_retry_on=(ValueError,))
+def picky(error: str) -> None:
+    """Raise ValueError (never retried) or anything else (retried)."""
+    raise ValueError(error) if error == "value" else RuntimeError(error)

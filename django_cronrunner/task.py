@@ -1,0 +1,47 @@
+"""The backend's task class: a django.tasks Task that also declares how it is retried."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.tasks import Task
+
+from cronrunner.retry import Backoff, RetryPolicy
+
+if TYPE_CHECKING:  # django.tasks classes are generic only in the type stubs
+    _TaskBase = Task[..., Any]
+else:
+    _TaskBase = Task
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CronRunnerTask(_TaskBase):
+    """A Task with retries: `@task(max_attempts=5, retry_backoff="linear", retry_delay=30)`.
+
+    Unset values come from the backend's OPTIONS["retry"]; exceptions in `no_retry_on` (and
+    their subclasses) fail the task at once.
+    """
+
+    max_attempts: int | None = None
+    retry_backoff: Backoff | str | None = None
+    retry_delay: float | None = None
+    no_retry_on: tuple[type[BaseException], ...] = ()
+
+
+def retry_policy(task: object, default: RetryPolicy) -> RetryPolicy:
+    """Return the task's retry policy; what it leaves unset comes from the backend's."""
+    if not isinstance(task, CronRunnerTask):
+        return default
+    return RetryPolicy(
+        max_attempts=default.max_attempts if task.max_attempts is None else task.max_attempts,
+        backoff=default.backoff if task.retry_backoff is None else task.retry_backoff,
+        delay=default.delay if task.retry_delay is None else task.retry_delay,
+        max_delay=default.max_delay,
+        jitter=default.jitter,
+    )
+
+
+def never_retried(task: object, error: BaseException) -> bool:
+    """Say whether the task declares `error` as one that must not be retried."""
+    return isinstance(task, CronRunnerTask) and isinstance(error, task.no_retry_on)
