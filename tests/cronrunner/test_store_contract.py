@@ -163,3 +163,19 @@ def test_a_failing_beat_is_logged_and_the_heartbeat_goes_on(
     assert "Could not renew the run's leases." in caplog.text
     with pytest.raises(ValueError, match="positive"):
         Heartbeat(flaky, interval=0)
+
+
+def test_a_failure_with_a_retry_time_goes_back_to_the_queue() -> None:
+    db = MemoryDatabase()
+    db.add("fail", START, max_attempts=2)
+    runner = store(db, "w1")
+    (task,) = runner.claim(START, 1)
+    runner.start(task, START)
+    failure = TaskFailure("builtins.ConnectionError", "ConnectionError\n")
+    later = START + timedelta(seconds=30)
+    assert runner.finish(task, Outcome(failure=failure, retry_at=later), START)
+    stored = db.tasks[task.id]
+    assert (stored.status, stored.due_at, stored.finished_at) == (Status.READY, later, None)
+    assert stored.errors == [failure]
+    assert runner.claim(START, 1) == []
+    assert [claimed.id for claimed in runner.claim(later, 1)] == [task.id]
