@@ -25,5 +25,5 @@ class RunnerDied(CronRunnerError):
     """The run that held a task died before it stored the task's outcome."""
 
 
-class InvalidRetryPolicy(CronRunnerError):
-    """A retry policy has an impossible value."""
+class InvalidTaskSettings(CronRunnerError):
+    """A task's retry or timeout setting has an impossible value."""

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from cronrunner.errors import InvalidRetryPolicy
+from cronrunner.errors import InvalidTaskSettings
 
 
 class Backoff(StrEnum):
@@ -30,16 +30,16 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
-            raise InvalidRetryPolicy(
+            raise InvalidTaskSettings(
                 f"max_attempts must be a whole number, not {self.max_attempts!r}."
             )
         if self.max_attempts < 1:
-            raise InvalidRetryPolicy(f"max_attempts must be at least 1, not {self.max_attempts}.")
+            raise InvalidTaskSettings(f"max_attempts must be at least 1, not {self.max_attempts}.")
         try:
             object.__setattr__(self, "backoff", Backoff(self.backoff))
         except ValueError as e:
             allowed = ", ".join(repr(choice.value) for choice in Backoff)
-            raise InvalidRetryPolicy(
+            raise InvalidTaskSettings(
                 f"Unknown retry backoff {self.backoff!r}; use one of {allowed}."
             ) from e
         for name in ("delay", "max_delay"):
@@ -49,7 +49,7 @@ class RetryPolicy:
                 or not isinstance(value, int | float)
                 or not 0 <= value < 1e7
             ):
-                raise InvalidRetryPolicy(f"{name} must be a number of seconds, not {value!r}.")
+                raise InvalidTaskSettings(f"{name} must be a number of seconds, not {value!r}.")
 
     def retries_after(self, attempt: int) -> bool:
         """Say whether a failure of attempt number `attempt` (1-based) is tried again."""

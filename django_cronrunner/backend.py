@@ -14,11 +14,11 @@ from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
 from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
-from cronrunner.errors import InvalidRetryPolicy
+from cronrunner.errors import InvalidTaskSettings
 from django_cronrunner.models import TaskRecord
 from django_cronrunner.options import BackendOptions
 from django_cronrunner.results import to_json, to_task_result
-from django_cronrunner.task import CronRunnerTask, retry_policy
+from django_cronrunner.task import CronRunnerTask, check_timeout, retry_policy
 
 if TYPE_CHECKING:
     from django.tasks import Task, TaskResult
@@ -57,7 +57,8 @@ class CronRunnerBackend(BaseTaskBackend):
             return
         try:
             retry_policy(task, self.config.retry)
-        except InvalidRetryPolicy as e:
+            check_timeout(task.timeout, "timeout")
+        except InvalidTaskSettings as e:
             raise InvalidTask(str(e)) from e
         for error_class in task.no_retry_on:
             if not (isinstance(error_class, type) and issubclass(error_class, BaseException)):

@@ -25,3 +25,11 @@ class ReceiverError(CronRunnerError):
 
 class ReceiverArgumentError(CronRunnerError, TypeError):
     """A signal argument cannot travel to a background receiver, or be rebuilt for it."""
+
+
+class TaskTimedOut(CronRunnerError):
+    """A task ran longer than its timeout and was stopped."""
+
+
+class TaskProcessDied(CronRunnerError):
+    """The child process running a task exited before reporting how the task ended."""

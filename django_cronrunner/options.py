@@ -14,9 +14,10 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from cronrunner.errors import InvalidRetryPolicy, LockFileError
+from cronrunner.errors import InvalidTaskSettings, LockFileError
 from cronrunner.retry import RetryPolicy
 from django_cronrunner.retention import Retention
+from django_cronrunner.task import check_timeout
 
 KNOWN_OPTIONS = {
     "database",
@@ -26,6 +27,7 @@ KNOWN_OPTIONS = {
     "schedules",
     "retention",
     "retry",
+    "timeout",
 }
 
 #: Bounds of OPTIONS['lease_seconds']; a run renews its leases every quarter lease.
@@ -45,6 +47,7 @@ class BackendOptions:
     schedules: Mapping[str, Any] = field(default_factory=dict)
     retention: Retention = field(default_factory=Retention)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float | None = None
 
     @classmethod
     def parse(cls, alias: str, options: dict[str, Any]) -> BackendOptions:
@@ -87,6 +90,7 @@ class BackendOptions:
             schedules=schedules,
             retention=Retention.parse(alias, options.get("retention", {})),
             retry=parse_retry(alias, options.get("retry", {})),
+            timeout=parse_timeout(alias, options.get("timeout")),
             database=database,
             lock_file=os.fspath(lock_file) if lock_file is not None else None,
             lease_seconds=float(lease),
@@ -135,5 +139,14 @@ def parse_retry(alias: str, raw: object) -> RetryPolicy:
         raise ImproperlyConfigured(f"{where} must be a dict with keys among {sorted(known)}.")
     try:
         return RetryPolicy(**raw)
-    except InvalidRetryPolicy as e:
+    except InvalidTaskSettings as e:
         raise ImproperlyConfigured(f"{where}: {e}") from e
+
+
+def parse_timeout(alias: str, raw: object) -> float | None:
+    """Read OPTIONS['timeout'], the default limit on a task's running time in seconds."""
+    try:
+        check_timeout(raw, f"TASKS[{alias!r}]['OPTIONS']['timeout']")
+    except InvalidTaskSettings as e:
+        raise ImproperlyConfigured(str(e)) from e
+    return None if raw is None else float(raw)  # type: ignore[arg-type]

@@ -73,12 +73,13 @@ def run_due_tasks(
         def before_drain() -> int:
             return fire_due_slots(backend, run_clock.now())
 
+    executor = TaskExecutor(backend, run_clock)
     try:
         connections[config.database].ensure_connection()
         started = run_clock.monotonic()
         summary = run_batch(
             store,
-            TaskExecutor(backend, run_clock),
+            executor,
             lock,
             run_clock,
             RunSettings(
@@ -111,3 +112,5 @@ def run_due_tasks(
             f"The database {config.database!r} cannot be used: "
             f"{' '.join(str(e).split()) or type(e).__name__}"
         ) from e
+    finally:
+        executor.close()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.tasks import Task
 
+from cronrunner.errors import InvalidTaskSettings
 from cronrunner.retry import Backoff, RetryPolicy
 
 if TYPE_CHECKING:  # django.tasks classes are generic only in the type stubs
@@ -27,6 +28,7 @@ class CronRunnerTask(_TaskBase):
     retry_backoff: Backoff | str | None = None
     retry_delay: float | None = None
     no_retry_on: tuple[type[BaseException], ...] = ()
+    timeout: float | None = None
 
 
 def retry_policy(task: object, default: RetryPolicy) -> RetryPolicy:
@@ -45,3 +47,18 @@ def retry_policy(task: object, default: RetryPolicy) -> RetryPolicy:
 def never_retried(task: object, error: BaseException) -> bool:
     """Say whether the task declares `error` as one that must not be retried."""
     return isinstance(task, CronRunnerTask) and isinstance(error, task.no_retry_on)
+
+
+def task_timeout(task: object, default: float | None) -> float | None:
+    """Return the seconds the task may run before it is stopped, or None for no limit."""
+    if isinstance(task, CronRunnerTask) and task.timeout is not None:
+        return task.timeout
+    return default
+
+
+def check_timeout(value: object, what: str) -> None:
+    """Refuse a timeout that is not None or a positive, finite number of seconds."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1e7:
+        raise InvalidTaskSettings(f"{what} must be a positive number of seconds, not {value!r}.")

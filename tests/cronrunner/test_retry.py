@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cronrunner.errors import InvalidRetryPolicy
+from cronrunner.errors import InvalidTaskSettings
 from cronrunner.retry import Backoff, RetryPolicy
 
 
@@ -50,5 +50,5 @@ def test_jitter_keeps_the_wait_between_half_and_all_of_it() -> None:
     ],
 )
 def test_impossible_policies_are_refused(arguments: dict[str, object], message: str) -> None:
-    with pytest.raises(InvalidRetryPolicy, match=message):
+    with pytest.raises(InvalidTaskSettings, match=message):
         RetryPolicy(**arguments)  # type: ignore[arg-type]

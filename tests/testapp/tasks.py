@@ -104,3 +104,38 @@ def flaky(context: TaskContext, succeed_on: int) -> int:
 def picky(error: str) -> None:
     """Raise ValueError (never retried) or anything else (retried)."""
     raise ValueError(error) if error == "value" else RuntimeError(error)
+
+
+@task(timeout=1)
+def spin(path: str) -> None:
+    """Busy-loop forever, after saying which process runs it."""
+    Path(path).write_text(str(os.getpid()))
+    while True:
+        pass
+
+
+@task(timeout=1, max_attempts=2, retry_backoff="fixed", retry_delay=0)
+def nap(path: str, seconds: float) -> None:
+    """Sleep in C (time.sleep) for longer than the timeout allows."""
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(seconds)
+
+
+@task(timeout=1)
+def wait_on_socket(port: int) -> bytes:
+    """Block reading a socket whose peer never sends."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port)) as connection:
+        return connection.recv(1)
+
+
+@task(timeout=30)
+def double_in_child(number: int) -> dict[str, int]:
+    """Return the doubled number and the id of the process that ran the task."""
+    return {"double": number * 2, "pid": os.getpid()}
+
+
+@task(timeout=30)
+def exit_child() -> None:
+    os._exit(3)
