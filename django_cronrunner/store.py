@@ -70,6 +70,8 @@ class DatabaseTaskStore:
         return self._write(lambda: unsettled.update(**changes))
 
     def claim(self, now: datetime, limit: int) -> Sequence[ClaimedTask]:
+        if self.queues is not None and not self.queues:
+            return []  # no queue at all; the raw PostgreSQL claim cannot compile an empty IN
         due = self.tasks.in_queues(self.queues).due(now)
         claim_changes = {
             "status": Status.RUNNING,

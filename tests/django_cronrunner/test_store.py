@@ -302,3 +302,10 @@ def test_record_batch_stores_the_summary() -> None:
         1,
         "max tasks",
     )
+
+
+def test_an_empty_queue_set_claims_nothing() -> None:
+    add()
+    assert store(queues=frozenset()).claim(NOW, 8) == []
+    assert store(queues=frozenset({"emails"})).claim(NOW, 8) == []
+    assert len(store(queues=frozenset({"default", "emails"})).claim(NOW, 8)) == 1
