@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from django.db import models, transaction
+from django.db import DatabaseError, models, transaction
 
 from django_cronrunner.models import BatchRun, TaskRecord
 from django_cronrunner.retention import Retention
@@ -92,13 +92,18 @@ def prune_when_due(
         return None
     marker.touch()
     os.utime(marker, (now.timestamp(), now.timestamp()))
-    result = prune(
-        using=using,
-        backend_name=backend_name,
-        retention=retention,
-        now=now,
-        should_stop=should_stop,
-    )
+    try:
+        result = prune(
+            using=using,
+            backend_name=backend_name,
+            retention=retention,
+            now=now,
+            should_stop=should_stop,
+        )
+    except DatabaseError:
+        # The batch itself went well; housekeeping that failed is tried again next hour.
+        logger.warning("Pruning old task results failed.", exc_info=True)
+        return None
     if result.total:
         logger.info(
             "Pruned %d successful and %d failed task results and %d batch log rows%s.",

@@ -177,3 +177,22 @@ def test_a_run_stopped_by_its_limits_does_not_prune(tmp_path: Path) -> None:
     assert TaskRecord.objects.get(pk=ready.pk).status == "SUCCESSFUL"
     assert TaskRecord.objects.filter(pk=old.pk).exists()
     assert not (tmp_path / "run.pruned").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pruning_failure_does_not_fail_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from django.db import OperationalError
+
+    from cronrunner.clock import FakeClock
+    from django_cronrunner import pruning
+    from django_cronrunner.runner import run_due_tasks
+
+    def broken(**kwargs: Any) -> None:
+        raise OperationalError("lost connection during pruning")
+
+    monkeypatch.setattr(pruning, "prune", broken)
+    summary = run_due_tasks(clock=FakeClock(NOW), lock_file=tmp_path / "run.lock")
+    assert summary.stop_reason == "drained"
+    assert "Pruning old task results failed." in caplog.text
