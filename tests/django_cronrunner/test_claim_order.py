@@ -11,7 +11,7 @@ from django.db import connection
 from cronrunner.clock import FakeClock
 from django_cronrunner.models import TaskRecord
 from django_cronrunner.runner import run_due_tasks
-from django_cronrunner.store import DatabaseTaskStore
+from tests.django_cronrunner.rows import task_store
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,14 +31,7 @@ def test_ties_are_claimed_in_enqueue_order() -> None:
         for n in range(8)
     ]
     # Shuffle the physical order the way real traffic does: claim and hand back a few.
-    store = DatabaseTaskStore(
-        using="default",
-        backend_name="default",
-        worker_id="w1",
-        lock_key="k",
-        lease_seconds=60,
-        queues=None,
-    )
+    store = task_store(lock="k")
     store.release(store.claim(NINE, 3))
     claimed = store.claim(NINE, 8)
     assert [task.id for task in claimed] == [str(row.pk) for row in rows]

@@ -16,7 +16,7 @@ from django_cronrunner.backend import CronRunnerBackend
 from django_cronrunner.execution import TaskExecutor
 from django_cronrunner.models import BatchRun, TaskRecord
 from django_cronrunner.runner import run_due_tasks
-from django_cronrunner.store import DatabaseTaskStore
+from tests.django_cronrunner.rows import task_store
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -150,14 +150,7 @@ def test_an_exception_is_stored_with_its_class_and_full_traceback() -> None:
 
 def test_a_context_task_sees_the_attempt_number_after_a_crash() -> None:
     result = tasks.attempt_number.enqueue()
-    dead = DatabaseTaskStore(
-        using="default",
-        backend_name="default",
-        worker_id="gone:1:dead",
-        lock_key="another-host",
-        lease_seconds=10,
-        queues=None,
-    )
+    dead = task_store(worker="gone:1:dead", lock="another-host", lease=10)
     (first,) = dead.claim(timezone.now(), 1)
     assert dead.start(first, timezone.now())
     # The dead run's lease is long expired by the time the next run looks.

@@ -17,6 +17,7 @@ from django_cronrunner.backend import CronRunnerBackend
 from django_cronrunner.models import BatchRun, TaskRecord
 from django_cronrunner.pruning import prune
 from django_cronrunner.retention import Retention
+from tests.django_cronrunner.rows import batch_row
 
 pytestmark = pytest.mark.django_db
 
@@ -35,20 +36,8 @@ def task_row(status: str, finished_days_ago: float | None, backend: str = "defau
     )
 
 
-def batch_row(finished_days_ago: float) -> BatchRun:
-    finished = NOW - timedelta(days=finished_days_ago)
-    return BatchRun.objects.create(
-        worker_id="h:1:a",
-        host="h",
-        pid=1,
-        backend_name="default",
-        queues="*",
-        started_at=finished,
-        finished_at=finished,
-        duration=0.1,
-        max_seconds=50,
-        stop_reason="drained",
-    )
+def batch_row_finished(days_ago: float) -> BatchRun:
+    return batch_row(NOW - timedelta(days=days_ago))
 
 
 def remaining() -> list[tuple[str, str]]:
@@ -63,8 +52,8 @@ def test_default_retention_keeps_recent_and_unfinished_rows() -> None:
     task_row("READY", None)
     task_row("RUNNING", None)
     task_row("SUCCESSFUL", 100, backend="other")
-    batch_row(31)
-    batch_row(1)
+    batch_row_finished(31)
+    batch_row_finished(1)
     result = prune(using="default", backend_name="default", retention=Retention(), now=NOW)
     assert (result.successful, result.failed, result.batches, result.finished) == (1, 1, 1, True)
     assert remaining() == [
@@ -132,7 +121,7 @@ def test_retention_comes_from_the_backend_options(settings: Settings, tmp_path: 
 
 def test_command_dry_run_then_prune() -> None:
     task_row("SUCCESSFUL", 3000)
-    batch_row(3000)
+    batch_row_finished(3000)
     out = StringIO()
     call_command("prune_task_results", "--dry-run", stdout=out)
     assert out.getvalue().strip() == (

@@ -16,7 +16,7 @@ from pytest_django.fixtures import Settings
 from cronrunner.clock import FakeClock
 from django_cronrunner.models import TaskRecord
 from django_cronrunner.runner import run_due_tasks
-from django_cronrunner.store import DatabaseTaskStore
+from tests.django_cronrunner.rows import task_store
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -109,27 +109,13 @@ def test_a_crashing_task_is_recovered_until_its_max_attempts(clock: FakeClock) -
     result = tasks.flaky.using(priority=1).enqueue(succeed_on=1)
     TaskRecord.objects.filter(pk=result.id).update(max_attempts=5)
     for attempt in range(5):
-        store = DatabaseTaskStore(
-            using="default",
-            backend_name="default",
-            worker_id=f"dead-{attempt}",
-            lock_key="same-lock",
-            lease_seconds=60,
-            queues=None,
-        )
+        store = task_store(worker=f"dead-{attempt}", lock="same-lock")
         store.recover(now)
         (claimed,) = store.claim(now, 1)
         store.start(claimed, now)
     record = TaskRecord.objects.get(pk=result.id)
     assert record.status == TaskResultStatus.RUNNING
-    DatabaseTaskStore(
-        using="default",
-        backend_name="default",
-        worker_id="w",
-        lock_key="same-lock",
-        lease_seconds=60,
-        queues=None,
-    ).recover(now)
+    task_store(worker="w", lock="same-lock").recover(now)
     record.refresh_from_db()
     assert record.status == TaskResultStatus.FAILED
     assert len(record.errors) == 5

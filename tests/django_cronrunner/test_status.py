@@ -20,6 +20,7 @@ from django_cronrunner.backend import CronRunnerBackend
 from django_cronrunner.models import BatchRun, ScheduleState, TaskRecord
 from django_cronrunner.scheduling import fire_due_slots
 from django_cronrunner.status import schedule_statuses
+from tests.django_cronrunner.rows import batch_row
 from tests.testapp.tasks import add, send_email
 
 pytestmark = pytest.mark.django_db
@@ -150,20 +151,7 @@ def run_status(*args: str) -> tuple[int, str, str]:
 
 
 def record_batch(finished_ago: timedelta, stop_reason: str = "drained", **counts: Any) -> BatchRun:
-    finished = timezone.now() - finished_ago
-    return BatchRun.objects.create(
-        worker_id="host:1:abc",
-        host="host",
-        pid=1,
-        backend_name="default",
-        queues="*",
-        started_at=finished - timedelta(seconds=3),
-        finished_at=finished,
-        duration=3.0,
-        max_seconds=50,
-        stop_reason=stop_reason,
-        **counts,
-    )
+    return batch_row(timezone.now() - finished_ago, stop_reason, **counts)
 
 
 def test_backlog_per_queue_and_last_batch(settings: Settings, tmp_path: Path) -> None:

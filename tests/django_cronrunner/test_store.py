@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from cronrunner.store import BatchSummary, Outcome, Status, StopReason, TaskFailure
 from django_cronrunner.models import BatchRun, TaskRecord
 from django_cronrunner.runner import run_due_tasks
-from django_cronrunner.store import DatabaseTaskStore
+from tests.django_cronrunner.rows import task_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,22 +36,6 @@ def add(
     )
 
 
-def store(
-    worker: str = "w1",
-    lock: str = "lock-a",
-    lease: float = 60,
-    queues: frozenset[str] | None = None,
-) -> DatabaseTaskStore:
-    return DatabaseTaskStore(
-        using="default",
-        backend_name="default",
-        worker_id=worker,
-        lock_key=lock,
-        lease_seconds=lease,
-        queues=queues,
-    )
-
-
 def status_of(record: TaskRecord) -> str:
     record.refresh_from_db()
     return record.status
@@ -64,14 +48,14 @@ def test_claims_highest_priority_first_then_oldest_due() -> None:
     new = add(due=NOW - timedelta(minutes=1))
     add(due=NOW + timedelta(seconds=1))  # not due yet
     add(queue="emails")
-    claimed = store(queues=frozenset({"default"})).claim(NOW, 10)
+    claimed = task_store(queues=frozenset({"default"})).claim(NOW, 10)
     assert [task.id for task in claimed] == [str(row.pk) for row in (high, old, new, low)]
     assert {status_of(row) for row in (low, old, high, new)} == {Status.RUNNING}
 
 
 def test_claim_respects_the_limit_and_leaves_the_rest() -> None:
     rows = [add() for _ in range(5)]
-    assert len(store().claim(NOW, 2)) == 2
+    assert len(task_store().claim(NOW, 2)) == 2
     assert sorted(status_of(row) for row in rows).count(Status.READY) == 3
 
 
@@ -84,7 +68,7 @@ def test_concurrent_claims_never_hand_out_a_task_twice() -> None:
 
     def claim_until_empty(worker: str) -> None:
         try:
-            mine = store(worker=worker, lock=f"lock-{worker}")
+            mine = task_store(worker=worker, lock=f"lock-{worker}")
             barrier.wait()
             got: list[str] = []
             while batch := mine.claim(NOW, 5):
@@ -111,7 +95,7 @@ def test_concurrent_claims_never_hand_out_a_task_twice() -> None:
 
 def test_only_the_claimer_may_start_finish_or_release() -> None:
     row = add()
-    mine, theirs = store("w1"), store("w2", lock="lock-b")
+    mine, theirs = task_store("w1"), task_store("w2", lock="lock-b")
     (task,) = mine.claim(NOW, 1)
     assert not theirs.start(task, NOW)
     assert not theirs.finish(task, Outcome(return_value=1), NOW)
@@ -130,7 +114,7 @@ def test_only_the_claimer_may_start_finish_or_release() -> None:
 
 def test_release_hands_unstarted_claims_back() -> None:
     rows = [add() for _ in range(3)]
-    mine = store()
+    mine = task_store()
     claimed = mine.claim(NOW, 3)
     mine.release(claimed)
     assert {status_of(row) for row in rows} == {Status.READY}
@@ -139,7 +123,7 @@ def test_release_hands_unstarted_claims_back() -> None:
 
 def test_a_stale_runner_cannot_overwrite_the_run_that_took_over() -> None:
     row = add()
-    stale, fresh = store("w1", lease=60), store("w2", lock="lock-other-host")
+    stale, fresh = task_store("w1", lease=60), task_store("w2", lock="lock-other-host")
     (task,) = stale.claim(NOW, 1)
     stale.start(task, NOW)
     later = NOW + timedelta(seconds=61)
@@ -159,7 +143,7 @@ def test_a_stale_runner_cannot_overwrite_the_run_that_took_over() -> None:
 
 def test_renewed_leases_are_not_recovered() -> None:
     add()
-    busy, other = store("w1", lease=60), store("w2", lock="lock-other-host")
+    busy, other = task_store("w1", lease=60), task_store("w2", lock="lock-other-host")
     (task,) = busy.claim(NOW, 1)
     busy.start(task, NOW)
     busy.renew_leases(NOW + timedelta(seconds=50))
@@ -168,10 +152,10 @@ def test_renewed_leases_are_not_recovered() -> None:
 
 def test_same_lock_recovers_at_once_and_never_started_tasks_use_no_attempt() -> None:
     started, unstarted = add(priority=1), add()
-    dead = store("w1", lock="same", lease=3600)
+    dead = task_store("w1", lock="same", lease=3600)
     first, _ = dead.claim(NOW, 2)
     dead.start(first, NOW)
-    assert store("w2", lock="same").recover(NOW) == 2
+    assert task_store("w2", lock="same").recover(NOW) == 2
     started.refresh_from_db()
     unstarted.refresh_from_db()
     assert (started.status, len(started.errors)) == (Status.READY, 1)
@@ -181,11 +165,11 @@ def test_same_lock_recovers_at_once_and_never_started_tasks_use_no_attempt() -> 
 def test_a_task_that_kills_every_runner_ends_failed() -> None:
     row = add()
     for attempt in range(3):
-        runner = store(f"w{attempt}", lock="same")
+        runner = task_store(f"w{attempt}", lock="same")
         runner.recover(NOW)
         (task,) = runner.claim(NOW, 1)
         runner.start(task, NOW)
-    store("w-last", lock="same").recover(NOW)
+    task_store("w-last", lock="same").recover(NOW)
     row.refresh_from_db()
     assert row.status == Status.FAILED
     assert len(row.errors) == 3 and row.finished_at == NOW
@@ -212,7 +196,7 @@ TRANSACTION = {"BEGIN", "BEGIN IMMEDIATE", "COMMIT"}
 def test_claim_and_finish_cost_a_fixed_number_of_queries(claim_size: int) -> None:
     for _ in range(claim_size):
         add()
-    mine = store()
+    mine = task_store()
     with CaptureQueriesContext(connection) as claim_queries:
         claimed = mine.claim(NOW, claim_size)
     with CaptureQueriesContext(connection) as finish_queries:
@@ -248,7 +232,7 @@ def test_the_claim_query_uses_the_claim_index() -> None:
 
 def test_deferred_tasks_are_claimed_once_due_and_not_a_moment_before() -> None:
     later = add(due=NOW + timedelta(minutes=5))
-    mine = store()
+    mine = task_store()
     assert mine.claim(NOW + timedelta(minutes=5) - timedelta(microseconds=1), 8) == []
     assert [task.id for task in mine.claim(NOW + timedelta(minutes=5), 8)] == [str(later.pk)]
 
@@ -257,7 +241,7 @@ def test_other_backends_rows_are_never_claimed_or_recovered() -> None:
     ready = add()
     running = add(status=Status.RUNNING, claim_lock="lock-a", claimed_by="x")
     TaskRecord.objects.filter(pk__in=[ready.pk, running.pk]).update(backend_name="other")
-    mine = store(lock="lock-a")
+    mine = task_store(lock="lock-a")
     assert mine.recover(NOW) == 0
     assert mine.claim(NOW, 8) == []
 
@@ -281,7 +265,7 @@ def test_record_batch_stores_the_summary() -> None:
         stop_reason=StopReason.MAX_TASKS,
         error="",
     )
-    store().record_batch(summary)
+    task_store().record_batch(summary)
     batch = BatchRun.objects.get()
     assert (batch.worker_id, batch.host, batch.pid, batch.backend_name) == (
         "h:1:abcd",
@@ -306,6 +290,6 @@ def test_record_batch_stores_the_summary() -> None:
 
 def test_an_empty_queue_set_claims_nothing() -> None:
     add()
-    assert store(queues=frozenset()).claim(NOW, 8) == []
-    assert store(queues=frozenset({"emails"})).claim(NOW, 8) == []
-    assert len(store(queues=frozenset({"default", "emails"})).claim(NOW, 8)) == 1
+    assert task_store(queues=frozenset()).claim(NOW, 8) == []
+    assert task_store(queues=frozenset({"emails"})).claim(NOW, 8) == []
+    assert len(task_store(queues=frozenset({"default", "emails"})).claim(NOW, 8)) == 1
