@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from django.db import OperationalError, connections, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from cronrunner.recovery import recover_orphan
 from cronrunner.store import BatchSummary, ClaimedTask, Outcome, Status
@@ -18,6 +20,9 @@ T = TypeVar("T")
 
 #: How long to keep retrying a write that SQLite reports as locked by another writer.
 SQLITE_BUSY_PATIENCE = 30.0
+
+#: How long to keep reconnecting when a PostgreSQL or MariaDB connection is lost mid-run.
+RECONNECT_PATIENCE = 10.0
 
 
 class DatabaseTaskStore:
@@ -47,7 +52,7 @@ class DatabaseTaskStore:
     def recover(self, now: datetime) -> int:
         recovered = 0
         orphans = self.tasks.orphaned(now, self.lock_key).exclude(claimed_by=self.worker_id)
-        for record in orphans:
+        for record in self._write(lambda: list(orphans)):
             recovered += self._settle_orphan(record, now)
         return recovered
 
@@ -83,9 +88,9 @@ class DatabaseTaskStore:
         if vendor == "sqlite":
             records = self._write(lambda: self._claim_sqlite(due, limit, claim_changes))
         elif vendor == "postgresql":
-            records = self._claim_returning(due, limit, claim_changes)
+            records = self._write(lambda: self._claim_returning(due, limit, claim_changes))
         else:
-            records = self._claim_skip_locked(due, limit, claim_changes)
+            records = self._write(lambda: self._claim_skip_locked(due, limit, claim_changes))
         records.sort(key=lambda record: (-record.priority, record.due_at, record.enqueued_at))
         return [
             ClaimedTask(
@@ -207,9 +212,12 @@ class DatabaseTaskStore:
         )
 
     def count_due(self, now: datetime) -> int:
-        return self.tasks.in_queues(self.queues).due(now).count()
+        return self._write(self.tasks.in_queues(self.queues).due(now).count)
 
     def record_batch(self, summary: BatchSummary) -> None:
+        self._write(lambda: self._create_batch_row(summary))
+
+    def _create_batch_row(self, summary: BatchSummary) -> None:
         assert summary.finished_at is not None
         BatchRun.objects.using(self.using).create(
             worker_id=summary.worker_id,
@@ -239,9 +247,10 @@ class DatabaseTaskStore:
         return self.tasks.held_by(self.worker_id).filter(pk=task.record.pk)
 
     def _write(self, write: Callable[[], T]) -> T:
-        if connections[self.using].vendor != "sqlite":
-            return write()
-        return retry_while_locked(write)
+        connection = connections[self.using]
+        if connection.vendor == "sqlite":
+            return retry_while_locked(write)
+        return retry_after_reconnect(write, connection)
 
 
 def retry_while_locked[T](write: Callable[[], T], patience: float = SQLITE_BUSY_PATIENCE) -> T:
@@ -256,3 +265,33 @@ def retry_while_locked[T](write: Callable[[], T], patience: float = SQLITE_BUSY_
                 raise
         time.sleep(delay)
         delay = min(delay * 2, 0.5)
+
+
+def retry_after_reconnect[T](
+    write: Callable[[], T], connection: BaseDatabaseWrapper, patience: float = RECONNECT_PATIENCE
+) -> T:
+    """Retry a statement whose connection was lost, on a new connection, for a short while."""
+    deadline = time.monotonic() + patience
+    delay = 0.1
+    while True:
+        try:
+            return write()
+        except (OperationalError, InterfaceError):
+            # Inside a transaction a new connection would silently lose the earlier
+            # statements; a live connection means the statement itself failed.
+            if (
+                connection.in_atomic_block
+                or time.monotonic() + delay > deadline
+                or connection_is_usable(connection)
+            ):
+                raise
+        # Closing a dead socket may fail; Django drops the connection either way.
+        with contextlib.suppress(DatabaseError):
+            connection.close()
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+def connection_is_usable(connection: BaseDatabaseWrapper) -> bool:
+    """Say whether the connection still answers a trivial query."""
+    return connection.connection is not None and connection.is_usable()

@@ -139,3 +139,31 @@ def double_in_child(number: int) -> dict[str, int]:
 @task(timeout=30)
 def exit_child() -> None:
     os._exit(3)
+
+
+@task
+def drop_own_connection() -> str:
+    """Have the server end this process's database connection, then return normally."""
+    from django.db import connection
+
+    from tests.testapp.db_faults import backend_id, end_connections
+
+    end_connections(only=backend_id(connection))
+    return "dropped"
+
+
+@task(max_attempts=4)
+def exit_hard() -> None:
+    """End the whole process that runs the task, every time, as a segfault would."""
+    os._exit(7)
+
+
+@task
+def wait_for_file(path: str, limit: float) -> bool:
+    """Wait until `path` exists (or `limit` seconds pass); say whether it appeared."""
+    deadline = time.monotonic() + limit
+    while not Path(path).exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
