@@ -97,6 +97,7 @@ class MemoryStore:
                     task.errors.append(decision.failure)
                 if decision.requeue:
                     task.status = Status.READY
+                    task.due_at = decision.due_again(task.due_at, now)
                 else:
                     task.status = Status.FAILED
                     task.finished_at = now

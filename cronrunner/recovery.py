@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from cronrunner.errors import RunnerDied
 from cronrunner.store import TaskFailure
@@ -20,6 +21,11 @@ class Recovery:
 
     requeue: bool
     failure: TaskFailure | None
+
+    def due_again(self, due_at: datetime, now: datetime) -> datetime:
+        """Return when a requeued task is due: after a lost attempt, behind what is due now."""
+        # Otherwise a task that kills its runner would be first in every run until it fails.
+        return due_at if self.failure is None else max(due_at, now)
 
 
 def recover_orphan(worker_ids: list[str], claimed_by: str, max_attempts: int = 1) -> Recovery:

@@ -68,7 +68,9 @@ class DatabaseTaskStore:
         }
         if decision.failure is not None:
             changes["errors"] = [*as_list(record.errors), asdict(decision.failure)]
-        if not decision.requeue:
+        if decision.requeue:
+            changes["due_at"] = decision.due_again(record.due_at, now)
+        else:
             changes["finished_at"] = now
         # Filtering on the old claim makes two runs recovering at once settle a task once.
         unsettled = self.tasks.running().filter(pk=record.pk, claimed_by=record.claimed_by)

@@ -105,6 +105,30 @@ def test_a_task_that_keeps_killing_its_runner_fails_after_a_few_attempts() -> No
     assert "died during attempt 3" in final.errors[-1].traceback
 
 
+def test_a_lost_attempt_goes_behind_the_tasks_already_due() -> None:
+    db = MemoryDatabase()
+    crasher = db.add("crash", START)
+    dead = store(db, "w1", lock="same-lock")
+    (claimed,) = dead.claim(START, 1)
+    dead.start(claimed, START)
+    waiting = db.add("ok", START + timedelta(seconds=5))
+    later = START + timedelta(seconds=10)
+    runner = store(db, "w2", lock="same-lock")
+    assert runner.recover(later) == 1
+    assert db.tasks[crasher.id].due_at == later
+    assert [task.id for task in runner.claim(later, 2)] == [waiting.id, crasher.id]
+
+
+def test_a_claim_never_started_keeps_its_place() -> None:
+    db = MemoryDatabase()
+    first = db.add("ok", START)
+    dead = store(db, "w1", lock="same-lock")
+    dead.claim(START, 1)
+    db.add("ok", START + timedelta(seconds=5))
+    store(db, "w2", lock="same-lock").recover(START + timedelta(seconds=10))
+    assert db.tasks[first.id].due_at == START
+
+
 @pytest.mark.parametrize(
     ("worker_ids", "claimed_by", "max_attempts", "requeue", "failed"),
     [

@@ -162,6 +162,22 @@ def test_same_lock_recovers_at_once_and_never_started_tasks_use_no_attempt() -> 
     assert (unstarted.status, unstarted.errors) == (Status.READY, [])
 
 
+def test_a_lost_attempt_goes_behind_the_tasks_already_due() -> None:
+    started, unstarted = add(priority=1), add()
+    dead = task_store("w1", lock="same", lease=3600)
+    first, _ = dead.claim(NOW, 2)
+    dead.start(first, NOW)
+    waiting = add(priority=1, due=NOW + timedelta(seconds=30))
+    later = NOW + timedelta(minutes=1)
+    task_store("w2", lock="same").recover(later)
+    started.refresh_from_db()
+    unstarted.refresh_from_db()
+    # The untouched claim keeps its place; the lost attempt queues behind what was due.
+    assert (started.due_at, unstarted.due_at) == (later, NOW)
+    claimed = task_store("w3", lock="other").claim(later, 3)
+    assert [task.id for task in claimed] == [str(waiting.pk), str(started.pk), str(unstarted.pk)]
+
+
 def test_a_task_that_kills_every_runner_ends_failed() -> None:
     row = add()
     for attempt in range(3):
