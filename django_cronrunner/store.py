@@ -280,20 +280,12 @@ def retry_after_reconnect[T](
             return write()
         except (OperationalError, InterfaceError):
             # Inside a transaction a new connection would silently lose the earlier
-            # statements; a live connection means the statement itself failed.
-            if (
-                connection.in_atomic_block
-                or time.monotonic() + delay > deadline
-                or connection_is_usable(connection)
-            ):
+            # statements. Outside one, what the driver calls operational (lost connection,
+            # server restart, deadlock, lock timeout) is worth one more try.
+            if connection.in_atomic_block or time.monotonic() + delay > deadline:
                 raise
         # Closing a dead socket may fail; Django drops the connection either way.
         with contextlib.suppress(DatabaseError):
             connection.close()
         time.sleep(delay)
         delay = min(delay * 2, 2.0)
-
-
-def connection_is_usable(connection: BaseDatabaseWrapper) -> bool:
-    """Say whether the connection still answers a trivial query."""
-    return connection.connection is not None and connection.is_usable()

@@ -106,6 +106,7 @@ run_step "pytest on SQLite" env CRONRUNNER_TEST_DB=sqlite "$PY" -m pytest tests 
 
 SERVER_TESTS=(tests/django_cronrunner)
 [ -d tests/e2e ] && SERVER_TESTS+=(tests/e2e)
+[ -d tests/faults ] && SERVER_TESTS+=(tests/faults)
 for vendor in postgresql mariadb; do
     if [ "$vendor" = mariadb ] && [ "$MYSQL_DRIVER" = false ]; then
         SUMMARY+=("SKIPPED  pytest on MariaDB (no driver)")

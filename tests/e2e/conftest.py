@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,15 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
     env["CRONRUNNER_TEST_DB"] = {"mysql": "mariadb"}.get(connection.vendor, connection.vendor)
     env.update(overrides)
     return env
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 30) -> None:
+    """Wait until `predicate()` is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.05)
 
 
 def command(*args: str) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -12,20 +11,12 @@ from django.db import connection
 from django.utils import timezone
 
 from django_cronrunner.models import BatchRun, TaskRecord
-from tests.e2e.conftest import Runner, Starter, subprocess_env
+from tests.e2e.conftest import Runner, Starter, subprocess_env, wait_for
 from tests.testapp import tasks
 
 SERVER_ONLY = pytest.mark.skipif(
     connection.vendor == "sqlite", reason="several hosts share PostgreSQL or MariaDB"
 )
-
-
-def wait_for(predicate: object, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
 
 
 def test_priority_order_deferred_and_failures(run_command: Runner, tmp_path: Path) -> None:
@@ -121,71 +112,6 @@ def test_four_runners_run_two_thousand_tasks_exactly_once(
     assert set(TaskRecord.objects.values_list("status", flat=True)) == {"SUCCESSFUL"}
     per_runner = list(BatchRun.objects.values_list("tasks_run", flat=True))
     assert sum(per_runner) == 2000 and len(per_runner) == 4
-
-
-def interrupt_mid_task(start_command: Starter, tmp_path: Path, how: signal.Signals) -> str:
-    """Start a run on a task that sleeps on its first attempt, signal it mid-task, wait."""
-    log = tmp_path / "attempts.txt"
-    result = tasks.slow_first_time.enqueue(str(log), 60)
-    victim = start_command()
-    wait_for(lambda: log.exists())
-    victim.send_signal(how)
-    victim.wait(timeout=10)
-    return result.id
-
-
-def test_kill_9_during_a_task_then_the_next_run_finishes_it(
-    start_command: Starter, run_command: Runner, tmp_path: Path
-) -> None:
-    task_id = interrupt_mid_task(start_command, tmp_path, signal.SIGKILL)
-    assert TaskRecord.objects.get(pk=task_id).status == "RUNNING"
-    # Same lock file, so the next run knows at once that the holder is dead.
-    after = run_command("-v", "2")
-    assert after.returncode == 0, after.stderr
-    assert "1 recovered" in after.stdout
-    record = TaskRecord.objects.get(pk=task_id)
-    assert (record.status, record.return_value) == ("SUCCESSFUL", 2)
-    assert record.errors[0]["exception_class_path"] == "cronrunner.errors.RunnerDied"
-    assert len(record.worker_ids) == 2
-    assert TaskRecord.objects.filter(status="RUNNING").count() == 0
-
-
-def test_sigterm_lets_the_task_finish_and_hands_the_rest_back(
-    start_command: Starter, tmp_path: Path
-) -> None:
-    out = tmp_path / "graceful.txt"
-    first = tasks.sleep_then_append.using(priority=1).enqueue(str(out), "first", 1.5)
-    second = tasks.sleep_then_append.enqueue(str(out), "second", 0)
-    runner = start_command()
-    wait_for(lambda: out.exists())
-    runner.send_signal(signal.SIGTERM)
-    stdout, stderr = runner.communicate(timeout=30)
-    assert runner.returncode == 0, stderr
-    assert "stopped: interrupted" in stdout
-    assert "SIGTERM: finishing the task in progress, then stopping." in stderr
-    assert TaskRecord.objects.get(pk=first.id).status == "SUCCESSFUL"
-    assert TaskRecord.objects.get(pk=second.id).status == "READY"
-    assert TaskRecord.objects.filter(status="RUNNING").count() == 0
-
-
-def test_a_second_sigterm_stops_at_once_and_the_next_run_recovers(
-    start_command: Starter, run_command: Runner, tmp_path: Path
-) -> None:
-    log = tmp_path / "attempts.txt"
-    result = tasks.slow_first_time.enqueue(str(log), 60)
-    runner = start_command()
-    wait_for(lambda: log.exists())
-    runner.send_signal(signal.SIGTERM)
-    time.sleep(0.2)
-    runner.send_signal(signal.SIGTERM)
-    _, stderr = runner.communicate(timeout=10)
-    assert runner.returncode == 130
-    assert "stopped at once by a second signal" in stderr
-    assert "Traceback" not in stderr
-    after = run_command()
-    assert "1 recovered" in after.stdout
-    assert TaskRecord.objects.get(pk=result.id).status == "SUCCESSFUL"
-    assert TaskRecord.objects.filter(status="RUNNING").count() == 0
 
 
 def test_database_down_is_one_clear_line(run_command: Runner, tmp_path: Path) -> None:

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from django_cronrunner.models import TaskRecord
-from tests.e2e.conftest import Runner, Starter
-from tests.e2e.test_run_due_tasks import wait_for
+from tests.e2e.conftest import Runner, Starter, wait_for
 from tests.testapp import tasks
 
 DURATION = re.compile(r"task (\S+) \S+ (?:SUCCESSFUL|FAILED[^\n]*?) in ([0-9.]+)s")

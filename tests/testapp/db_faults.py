@@ -19,10 +19,11 @@ def backend_id(connection: BaseDatabaseWrapper) -> int:
 
 
 def end_connections(alias: str = "default", *, only: int | None = None) -> int:
-    """End the connection `only`, or every other connection to the database; return how many."""
+    """End the connection `only`, or every other process's connection; return how many."""
+    ours = backend_id(connections[alias]) if only is None else None
     killer = connections.create_connection(alias)
     try:
-        ids = [only] if only is not None else _other_connections(killer)
+        ids = [only] if only is not None else [i for i in _other_connections(killer) if i != ours]
         with killer.cursor() as cursor:
             for each in ids:
                 if killer.vendor == "postgresql":

@@ -1,0 +1,5 @@
+"""The fault-injection suite runs the real command in subprocesses, as the end-to-end tests do."""
+
+from tests.e2e.conftest import lock_file, run_command, start_command
+
+__all__ = ["lock_file", "run_command", "start_command"]
