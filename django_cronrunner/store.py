@@ -13,7 +13,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from cronrunner.recovery import recover_orphan
-from cronrunner.store import BatchSummary, ClaimedTask, Outcome, Status
+from cronrunner.store import BatchSummary, ClaimedTask, Outcome, Status, TaskFailure
 from django_cronrunner.models import BatchRun, TaskRecord, TaskRecordQuerySet, as_list
 
 T = TypeVar("T")
@@ -67,7 +67,8 @@ class DatabaseTaskStore:
             "lease_expires_at": None,
         }
         if decision.failure is not None:
-            changes["errors"] = [*as_list(record.errors), asdict(decision.failure)]
+            lost = attempt_error(decision.failure, record.claimed_by, record.last_attempted_at, now)
+            changes["errors"] = [*as_list(record.errors), lost]
         if decision.requeue:
             changes["due_at"] = decision.due_again(record.due_at, now)
         else:
@@ -184,7 +185,8 @@ class DatabaseTaskStore:
                 status=Status.SUCCESSFUL, return_value=outcome.return_value, finished_at=now
             )
         else:
-            changes["errors"] = [*as_list(record.errors), asdict(outcome.failure)]
+            failed = attempt_error(outcome.failure, self.worker_id, record.last_attempted_at, now)
+            changes["errors"] = [*as_list(record.errors), failed]
             if outcome.retry_at is None:
                 changes.update(status=Status.FAILED, finished_at=now)
             else:
@@ -253,6 +255,18 @@ class DatabaseTaskStore:
         if connection.vendor == "sqlite":
             return retry_while_locked(write)
         return retry_after_reconnect(write, connection)
+
+
+def attempt_error(
+    failure: TaskFailure, worker_id: str | None, attempted_at: datetime | None, now: datetime
+) -> dict[str, object]:
+    """Describe a failed attempt for the row's error list: the error, who ran it, and when."""
+    return {
+        **asdict(failure),
+        "worker_id": worker_id,
+        "attempted_at": None if attempted_at is None else attempted_at.isoformat(),
+        "recorded_at": now.isoformat(),
+    }
 
 
 def retry_while_locked[T](write: Callable[[], T], patience: float = SQLITE_BUSY_PATIENCE) -> T:

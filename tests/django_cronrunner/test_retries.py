@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,12 @@ def test_a_flaky_task_is_retried_after_its_backoff_until_it_succeeds(clock: Fake
     ] * 2
     assert "attempt 2 failed" in final.errors[1].traceback
     assert len(final.worker_ids) == 3
+    # The row keeps, for each failed attempt, which run made it and when.
+    stored = TaskRecord.objects.get(pk=result.id).errors
+    assert [error["worker_id"] for error in stored] == final.worker_ids[:2]
+    first_failure = datetime.fromisoformat(stored[0]["recorded_at"])
+    assert first_failure == start and stored[0]["attempted_at"] == start.isoformat()
+    assert datetime.fromisoformat(stored[1]["attempted_at"]) == start + timedelta(seconds=65)
 
 
 def test_attempts_stop_at_max_attempts(clock: FakeClock) -> None:

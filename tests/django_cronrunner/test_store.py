@@ -107,7 +107,13 @@ def test_only_the_claimer_may_start_finish_or_release() -> None:
     row.refresh_from_db()
     assert (row.status, row.worker_ids, row.claimed_by) == (Status.FAILED, ["w1"], None)
     assert row.errors == [
-        {"exception_class_path": "builtins.ValueError", "traceback": "ValueError: x"}
+        {
+            "exception_class_path": "builtins.ValueError",
+            "traceback": "ValueError: x",
+            "worker_id": "w1",
+            "attempted_at": NOW.isoformat(),
+            "recorded_at": NOW.isoformat(),
+        }
     ]
     assert (row.started_at, row.last_attempted_at, row.finished_at) == (NOW, NOW, NOW)
 
