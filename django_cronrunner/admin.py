@@ -7,11 +7,10 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.tasks import task_backends
-from django.tasks.exceptions import InvalidTaskBackend
 from django.utils import timezone
 
 from django_cronrunner.backend import CronRunnerBackend
+from django_cronrunner.compat import InvalidTaskBackend, task_backends
 from django_cronrunner.models import BatchRun, ScheduleState, TaskRecord
 from django_cronrunner.status import ScheduleStatus, local_and_utc, schedule_statuses
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from traceback import format_exception
-from typing import Any
-
-from django.tasks import TaskContext, TaskResultStatus
-from django.tasks.signals import task_started
+from typing import TYPE_CHECKING, Any
 
 from cronrunner.store import TaskFailure
 from django_cronrunner.backend import CronRunnerBackend
+from django_cronrunner.compat import TaskContext, TaskResultStatus, task_started
 from django_cronrunner.errors import NotJSONError
 from django_cronrunner.models import TaskRecord
-from django_cronrunner.results import AnyTask, to_json, to_task_result
+from django_cronrunner.results import to_json, to_task_result
 from django_cronrunner.task import never_retried
+
+if TYPE_CHECKING:
+    from django_cronrunner.results import AnyTask
 
 
 def failure_from(error: BaseException) -> TaskFailure:

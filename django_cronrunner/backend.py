@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from django.apps import apps
 from django.core import checks
 from django.core.exceptions import ValidationError
 from django.db import connections
-from django.tasks.backends.base import BaseTaskBackend
-from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
-from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
 from cronrunner.errors import InvalidTaskSettings
+from django_cronrunner.compat import (
+    BaseTaskBackend,
+    InvalidTask,
+    TaskResultDoesNotExist,
+    task_enqueued,
+)
 from django_cronrunner.models import TaskRecord
 from django_cronrunner.options import BackendOptions
 from django_cronrunner.results import to_json, to_task_result
 from django_cronrunner.task import CronRunnerTask, check_timeout, retry_policy
 
 if TYPE_CHECKING:
-    from django.tasks import Task, TaskResult
-
+    from django_cronrunner.compat import Task, TaskResult
     from django_cronrunner.results import AnyResult, AnyTask
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class CronRunnerBackend(BaseTaskBackend):
@@ -39,7 +45,7 @@ class CronRunnerBackend(BaseTaskBackend):
         super().__init__(alias, params)
         self.config = BackendOptions.parse(alias, self.options)
 
-    def enqueue[**P, R](
+    def enqueue(
         self, task: Task[P, R], args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]
     ) -> TaskResult[P, R]:
         """Store the task in the caller's transaction and return its READY result."""

@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from django.tasks.signals import task_finished
-
 from cronrunner.clock import Clock, SystemClock
 from cronrunner.errors import CronRunnerError
 from cronrunner.store import ClaimedTask, Outcome
 from django_cronrunner.attempt import Attempt, attempt_task, failure_from
 from django_cronrunner.backend import CronRunnerBackend
+from django_cronrunner.compat import task_finished
 from django_cronrunner.isolation import Isolation
 from django_cronrunner.models import TaskRecord, as_list
 from django_cronrunner.results import (

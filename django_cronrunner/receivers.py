@@ -19,11 +19,10 @@ from django.db import DEFAULT_DB_ALIAS, models, router, transaction
 from django.db.backends.signals import connection_created
 from django.db.models import signals as model_signals
 from django.dispatch import Signal
-from django.tasks import task, task_backends
-from django.tasks.signals import task_enqueued, task_finished, task_started
 from django.utils.module_loading import import_string
 
 from django_cronrunner.backend import CronRunnerBackend
+from django_cronrunner.compat import task, task_backends, task_enqueued, task_finished, task_started
 from django_cronrunner.errors import ReceiverError
 from django_cronrunner.signal_arguments import decode_arguments, encode_arguments
 

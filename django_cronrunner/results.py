@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.tasks import Task, TaskResult, TaskResultStatus
-from django.tasks.base import TaskError
-from django.utils.json import normalize_json
 from django.utils.module_loading import import_string
 
+from django_cronrunner.compat import Task, TaskError, TaskResult, TaskResultStatus, normalize_json
 from django_cronrunner.errors import ArgumentsError, NotJSONError, TaskPathError
 from django_cronrunner.models import TaskRecord, as_list
 
-# A task of any signature, and the result of one. `type` aliases are evaluated lazily, which
-# matters: django.tasks classes are generic only in the type stubs.
-type AnyTask = Task[..., Any]
-type AnyResult = TaskResult[..., Any]
+# A task of any signature, and the result of one: the task classes are generic only in the
+# type stubs, so at run time these are the plain classes.
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    AnyTask: TypeAlias = Task[..., Any]
+    AnyResult: TypeAlias = TaskResult[..., Any]
+else:
+    AnyTask, AnyResult = Task, TaskResult
 
 
 def resolve_task(task_path: str) -> AnyTask:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from django.db import Error as DatabaseError
 from django.db import connections
-from django.tasks import task_backends
 
 from cronrunner.clock import Clock, SystemClock
 from cronrunner.drain import StopFlag, TaskReport
@@ -19,6 +18,7 @@ from cronrunner.lock import RunLock
 from cronrunner.runner import RunSettings, run_batch
 from cronrunner.store import BatchSummary, StopReason
 from django_cronrunner.backend import CronRunnerBackend
+from django_cronrunner.compat import task_backends
 from django_cronrunner.errors import BackendMismatch
 from django_cronrunner.execution import TaskExecutor
 from django_cronrunner.pruning import prune_when_due

@@ -11,12 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.tasks import Task
-from django.tasks.exceptions import InvalidTask
-from django.tasks.signals import task_enqueued
 
 from cronrunner.errors import CronRunnerError, InvalidSchedule
 from cronrunner.schedule import CatchUp, CronSchedule, due_slots, parse_catch_up
+from django_cronrunner.compat import InvalidTask, Task, task_enqueued
 from django_cronrunner.models import ScheduleState, TaskRecord
 from django_cronrunner.results import resolve_task, to_json, to_task_result
 from django_cronrunner.store import retry_while_locked

@@ -269,7 +269,7 @@ def attempt_error(
     }
 
 
-def retry_while_locked[T](write: Callable[[], T], patience: float = SQLITE_BUSY_PATIENCE) -> T:
+def retry_while_locked(write: Callable[[], T], patience: float = SQLITE_BUSY_PATIENCE) -> T:
     """Retry a SQLite write that failed because another process holds the write lock."""
     deadline = time.monotonic() + patience
     delay = 0.01
@@ -283,7 +283,7 @@ def retry_while_locked[T](write: Callable[[], T], patience: float = SQLITE_BUSY_
         delay = min(delay * 2, 0.5)
 
 
-def retry_after_reconnect[T](
+def retry_after_reconnect(
     write: Callable[[], T], connection: BaseDatabaseWrapper, patience: float = RECONNECT_PATIENCE
 ) -> T:
     """Retry a statement whose connection was lost, on a new connection, for a short while."""

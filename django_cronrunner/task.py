@@ -1,14 +1,13 @@
-"""The backend's task class: a django.tasks Task that also declares how it is retried."""
+"""The backend's task class: a Task that also declares how it is retried and timed out."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.tasks import Task
-
 from cronrunner.errors import InvalidTaskSettings
 from cronrunner.retry import Backoff, RetryPolicy
+from django_cronrunner.compat import Task
 
 if TYPE_CHECKING:  # django.tasks classes are generic only in the type stubs
     _TaskBase = Task[..., Any]
@@ -29,6 +28,9 @@ class CronRunnerTask(_TaskBase):
     retry_delay: float | None = None
     no_retry_on: tuple[type[BaseException], ...] = ()
     timeout: float | None = None
+    #: Passed by the django-tasks backport's decorator before 0.11. Rows are written in the
+    #: caller's transaction, so they commit or roll back with it whatever this says.
+    enqueue_on_commit: bool | None = None
 
 
 def retry_policy(task: object, default: RetryPolicy) -> RetryPolicy:

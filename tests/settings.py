@@ -1,7 +1,13 @@
 """Settings for the test suite; CRONRUNNER_TEST_DB picks sqlite, postgresql or mariadb."""
 
+import importlib.util
 import os
 import tempfile
+
+import django
+
+#: Django 5.2 has no django.tasks; the backport provides it (and its built-in backends).
+TASKS_PACKAGE = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"
 
 SECRET_KEY = "tests-only"
 USE_TZ = True
@@ -16,6 +22,8 @@ INSTALLED_APPS = [
     "tests.testapp",
     "tests.signalapp",
 ]
+if importlib.util.find_spec("django_tasks") is not None:
+    INSTALLED_APPS.append("tests.backportapp")
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -91,6 +99,6 @@ TASKS = {
             "lock_file": os.path.join(tempfile.gettempdir(), f"cronrunner-test-{os.getpid()}.lock")
         },
     },
-    "immediate": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"},
+    "immediate": {"BACKEND": f"{TASKS_PACKAGE}.backends.immediate.ImmediateBackend"},
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

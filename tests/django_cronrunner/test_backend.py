@@ -9,14 +9,21 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.tasks import TaskResultStatus, default_task_backend, task_backends
-from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
-from django.tasks.signals import task_enqueued, task_finished, task_started
 from django.test import override_settings
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from django_cronrunner.backend import CronRunnerBackend
+from django_cronrunner.compat import (
+    InvalidTask,
+    TaskResultDoesNotExist,
+    TaskResultStatus,
+    default_task_backend,
+    task_backends,
+    task_enqueued,
+    task_finished,
+    task_started,
+)
 from django_cronrunner.errors import NotJSONError, TaskPathError
 from django_cronrunner.models import TaskRecord
 from django_cronrunner.runner import run_due_tasks

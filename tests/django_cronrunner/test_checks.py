@@ -8,14 +8,19 @@ import pytest
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
-from django.tasks.checks import check_tasks
 from django.test import override_settings
+from django.utils.module_loading import import_string
 from pytest_django.fixtures import Settings
+
+from tests.settings import TASKS_PACKAGE
 
 # The full check run includes database checks (JSONField support).
 pytestmark = pytest.mark.django_db
 
 BACKEND = "django_cronrunner.backend.CronRunnerBackend"
+
+#: The tasks framework's own check of every configured backend.
+check_tasks = import_string(f"{TASKS_PACKAGE}.checks.check_tasks")
 
 
 def configure(settings: Settings, **options: Any) -> None:

@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import OperationalError
-from django.tasks import TaskResultStatus
-from django.tasks.signals import task_finished
 from pytest_django.fixtures import Settings
 
 from cronrunner.clock import FakeClock
 from cronrunner.lock import RunLock
+from django_cronrunner.compat import TaskResultStatus, task_finished
 from django_cronrunner.models import BatchRun, TaskRecord
 from django_cronrunner.store import DatabaseTaskStore
 from tests.testapp import tasks

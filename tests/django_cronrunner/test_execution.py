@@ -6,13 +6,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.tasks import TaskResultStatus, task_backends
-from django.tasks.signals import task_finished, task_started
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from cronrunner.store import ClaimedTask, Outcome
 from django_cronrunner.backend import CronRunnerBackend
+from django_cronrunner.compat import TaskResultStatus, task_backends, task_finished, task_started
 from django_cronrunner.execution import TaskExecutor
 from django_cronrunner.models import BatchRun, TaskRecord
 from django_cronrunner.runner import run_due_tasks

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.tasks import TaskResultStatus
 
+from django_cronrunner.compat import TaskResultStatus
 from django_cronrunner.errors import NotJSONError
 from django_cronrunner.models import TaskRecord
 from django_cronrunner.results import to_json

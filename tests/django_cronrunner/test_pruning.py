@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
-from django.tasks import task_backends
 from pytest_django.fixtures import Settings
 
 from django_cronrunner.backend import CronRunnerBackend
+from django_cronrunner.compat import task_backends
 from django_cronrunner.models import BatchRun, TaskRecord
 from django_cronrunner.pruning import prune
 from django_cronrunner.retention import Retention

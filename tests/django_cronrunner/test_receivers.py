@@ -11,8 +11,8 @@ from django.core.signals import request_finished
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_migrate, pre_delete, pre_save
 from django.dispatch import Signal
-from django.tasks.signals import task_enqueued
 
+from django_cronrunner.compat import task_enqueued
 from django_cronrunner.errors import ReceiverArgumentError, ReceiverError
 from django_cronrunner.models import TaskRecord
 from django_cronrunner.receivers import REGISTRY, background_receiver, receiver_path

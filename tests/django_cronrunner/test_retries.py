@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.tasks import TaskResultStatus, task, task_backends
-from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from cronrunner.clock import FakeClock
+from django_cronrunner.compat import InvalidTask, TaskResultStatus, task, task_backends
 from django_cronrunner.models import TaskRecord
 from django_cronrunner.runner import run_due_tasks
 from tests.django_cronrunner.rows import task_store

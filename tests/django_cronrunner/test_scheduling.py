@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 from django.core import checks
 from django.db import connection, connections
-from django.tasks import task_backends
-from django.tasks.signals import task_enqueued
 from pytest_django.fixtures import Settings
 
 from cronrunner.clock import FakeClock
 from django_cronrunner.backend import CronRunnerBackend
+from django_cronrunner.compat import task_backends, task_enqueued
 from django_cronrunner.models import ScheduleState, TaskRecord
 from django_cronrunner.runner import run_due_tasks
 from django_cronrunner.scheduling import _insert_slot, fire_due_slots, parse_schedules, slot_of

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
-from django.tasks import task_backends
 from django.test import Client
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from django_cronrunner.backend import CronRunnerBackend
+from django_cronrunner.compat import task_backends
 from django_cronrunner.models import BatchRun, ScheduleState, TaskRecord
 from django_cronrunner.scheduling import fire_due_slots
 from django_cronrunner.status import schedule_statuses

@@ -10,11 +10,16 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from django_cronrunner.compat import NATIVE_TASKS
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "example"
 
-pytestmark = pytest.mark.skipif(
-    connection.vendor != "sqlite", reason="the demo project runs on its own SQLite database"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        connection.vendor != "sqlite", reason="the demo project runs on its own SQLite database"
+    ),
+    pytest.mark.skipif(not NATIVE_TASKS, reason="the demo project is written for Django 6"),
+]
 
 
 def manage(*args: str, var_dir: Path) -> subprocess.CompletedProcess[str]:

@@ -1,6 +1,6 @@
 """A task module that raises while it is imported, as a module with a bug at import time does."""
 
-from django.tasks import task
+from django_cronrunner.compat import task
 
 raise RuntimeError("this module is broken at import time")
 

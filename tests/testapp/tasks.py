@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from django.tasks import TaskContext, task
+from django_cronrunner.compat import TaskContext, task
 
 NOT_A_TASK = 42
 
