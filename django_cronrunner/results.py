@@ -49,12 +49,20 @@ def to_json(value: Any, what: str) -> Any:
         # Python's json writes NaN and Infinity, which no database's JSON type accepts, and
         # PostgreSQL refuses NUL characters: refused here, a bad value stays the task's problem
         # instead of becoming a failed write that stops the batch.
-        json.dumps(normalized, allow_nan=False)
+        _refuse_nan_and_infinity(normalized)
         if _has_nul(normalized):
             raise ValueError("it contains a NUL character")
     except (TypeError, ValueError, RecursionError) as e:
         raise NotJSONError(f"The task's {what} cannot be stored as JSON: {e}") from e
     return normalized
+
+
+def _refuse_nan_and_infinity(value: Any) -> None:
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError as e:
+        # Python's own message differs between versions; ours names the problem plainly.
+        raise ValueError("it contains NaN or Infinity, which JSON cannot hold") from e
 
 
 def _has_nul(value: Any) -> bool:

@@ -127,6 +127,14 @@ for vendor in postgresql mariadb; do
         "$PY" -m pytest "${SERVER_TESTS[@]}" "$@"
 done
 
+# The compatibility corner the main run does not cover: Django 5.2 LTS through the backport on
+# the oldest Python, and the oldest backport on the newest Django. `nox -l` lists the rest.
+OLDEST_PYTHON=3.13
+compgen -G "${PYENV_ROOT:-$HOME/.pyenv}/versions/3.11.*" > /dev/null && OLDEST_PYTHON=3.11
+run_step "Django 5.2 + backport, Python $OLDEST_PYTHON (nox)" "$VENV/bin/nox" -s \
+    "sqlite(python='$OLDEST_PYTHON', django='5.2')" -- tests/cronrunner tests/django_cronrunner tests/test_project.py
+run_step "django-tasks 0.9 on Django 6 (nox)" "$VENV/bin/nox" -s "backport(backport='0.9')"
+
 echo
 echo "==> summary"
 printf '    %s\n' "${SUMMARY[@]}"

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (float("nan"), "Out of range float values are not JSON compliant: nan"),
-        ({"deep": [float("inf")]}, "Out of range float values are not JSON compliant: inf"),
+        (float("nan"), "it contains NaN or Infinity, which JSON cannot hold"),
+        ({"deep": [float("inf")]}, "it contains NaN or Infinity, which JSON cannot hold"),
         ("a\x00b", "it contains a NUL character"),
         ({"key\x00": 1}, "it contains a NUL character"),
         ({1, 2}, "Unsupported type: <class 'set'>"),
