@@ -33,3 +33,7 @@ class TaskTimedOut(CronRunnerError):
 
 class TaskProcessDied(CronRunnerError):
     """The child process running a task exited before reporting how the task ended."""
+
+
+class TaskCancelled(CronRunnerError):
+    """A ready task was cancelled (in the admin) before it ran."""

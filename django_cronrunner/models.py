@@ -11,10 +11,14 @@ from django.db import models
 from django.db.models import Q
 
 from cronrunner.store import Status, StopReason
+from django_cronrunner.errors import TaskCancelled
 
 STATUS_CHOICES = [(status.value, status.value.title()) for status in Status]
 STOP_REASON_CHOICES = [(reason.value, reason.value.capitalize()) for reason in StopReason]
 
+
+#: The error recorded for a task cancelled before it ran.
+CANCELLED_PATH = f"{TaskCancelled.__module__}.{TaskCancelled.__qualname__}"
 
 #: The order due tasks are claimed and run in: priority, then due time, then enqueue order.
 CLAIM_ORDER = ("-priority", "due_at", "enqueued_at")
@@ -54,6 +58,37 @@ class TaskRecordQuerySet(models.QuerySet["TaskRecord"]):
     def orphaned(self, now: datetime, lock_key: str) -> TaskRecordQuerySet:
         """Running tasks whose lease ran out, or whose run used our lock and so is dead."""
         return self.running().filter(Q(lease_expires_at__lt=now) | Q(claim_lock=lock_key))
+
+    # The verbs below filter on the status they change from, in the UPDATE itself: a row a run
+    # claimed meanwhile is left alone, and the count says how many really changed.
+
+    def retry_failed(self, now: datetime) -> int:
+        """Queue failed tasks again, due now, keeping their error history; return how many."""
+        return self.failed().update(status=Status.READY, due_at=now, finished_at=None)
+
+    def run_now(self, now: datetime) -> int:
+        """Make deferred ready tasks due now; return how many."""
+        return self.ready().filter(due_at__gt=now).update(due_at=now, run_after=None)
+
+    def cancel_ready(self, now: datetime, reason: str) -> int:
+        """Fail ready tasks with a TaskCancelled error saying `reason`; return how many."""
+        cancelled = 0
+        for pk, errors in self.ready().values_list("pk", "errors"):
+            entry = {
+                "exception_class_path": CANCELLED_PATH,
+                "traceback": f"TaskCancelled: {reason}\n",
+                "recorded_at": now.isoformat(),
+            }
+            cancelled += (
+                self.model.objects.using(self.db)
+                .filter(pk=pk, status=Status.READY)
+                .update(status=Status.FAILED, finished_at=now, errors=[*as_list(errors), entry])
+            )
+        return cancelled
+
+    def deletable(self) -> TaskRecordQuerySet:
+        """Rows that may be deleted: all but those a run is working on."""
+        return self.exclude(status=Status.RUNNING)
 
 
 class TaskRecord(models.Model):
@@ -179,3 +214,11 @@ class ScheduleState(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Dashboard(TaskRecord):
+    """The admin dashboard's entry in the admin index; it stores nothing of its own."""
+
+    class Meta:
+        proxy = True
+        verbose_name = verbose_name_plural = "dashboard"

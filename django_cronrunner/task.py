@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cronrunner.errors import InvalidTaskSettings
 from cronrunner.retry import Backoff, RetryPolicy
-from django_cronrunner.compat import Task
+from django_cronrunner.compat import InvalidTask, Task
+from django_cronrunner.compat import task as framework_task
 
 if TYPE_CHECKING:  # django.tasks classes are generic only in the type stubs
     _TaskBase = Task[..., Any]
@@ -31,6 +34,43 @@ class CronRunnerTask(_TaskBase):
     #: Passed by the django-tasks backport's decorator before 0.11. Rows are written in the
     #: caller's transaction, so they commit or roll back with it whatever this says.
     enqueue_on_commit: bool | None = None
+
+
+def task(
+    function: Callable[..., Any] | None = None,
+    *,
+    max_attempts: int | None = None,
+    retry_backoff: Backoff | str | None = None,
+    retry_delay: float | None = None,
+    no_retry_on: tuple[type[BaseException], ...] = (),
+    timeout: float | None = None,
+    **options: Any,
+) -> Any:
+    """Declare a task with retry and timeout settings, on every supported Django.
+
+    Django 6.1's own `@task` passes these keywords through; Django 6.0's and the backport's
+    older releases do not, so this builds the task with them and then adds the settings.
+    """
+    settings: dict[str, Any] = {
+        "max_attempts": max_attempts,
+        "retry_backoff": retry_backoff,
+        "retry_delay": retry_delay,
+        "no_retry_on": no_retry_on,
+        "timeout": timeout,
+    }
+
+    def declare(func: Callable[..., Any]) -> CronRunnerTask:
+        created = framework_task(**options)(func)
+        if not isinstance(created, CronRunnerTask):
+            raise InvalidTask(
+                f"TASKS[{created.backend!r}] does not use CronRunnerBackend, so it cannot take "
+                "retry or timeout settings."
+            )
+        # replace() validates again, with the settings (the backend checks them).
+        declared: CronRunnerTask = dataclasses.replace(created, **settings)
+        return declared
+
+    return declare if function is None else declare(function)
 
 
 def retry_policy(task: object, default: RetryPolicy) -> RetryPolicy:

@@ -33,6 +33,16 @@ ensure_mysql_headers() {
     return 1
 }
 
+# The dashboard's browser test drives Debian's Chromium; CI installs it, elsewhere it is skipped.
+ensure_browser() {
+    [ -x /usr/bin/chromedriver ] && [ -x /usr/bin/chromium ] && return 0
+    required && is_root && command -v apt-get > /dev/null 2>&1 || return 0
+    echo "==> installing chromium and chromium-driver (the dashboard's browser test)"
+    apt-get update -qq > /dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver > /dev/null
+}
+ensure_browser
+
 MYSQL_DRIVER=true
 if ! ensure_mysql_headers; then
     if required; then

@@ -18,6 +18,7 @@ INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.staticfiles",
     "django_cronrunner",
     "tests.testapp",
     "tests.signalapp",
@@ -43,6 +44,7 @@ TEMPLATES = [
     }
 ]
 ROOT_URLCONF = "tests.urls"
+STATIC_URL = "/static/"
 
 VENDOR = os.environ.get("CRONRUNNER_TEST_DB", "sqlite")
 if VENDOR == "postgresql":

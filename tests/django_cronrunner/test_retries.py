@@ -12,9 +12,10 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from cronrunner.clock import FakeClock
-from django_cronrunner.compat import InvalidTask, TaskResultStatus, task, task_backends
+from django_cronrunner.compat import InvalidTask, TaskResultStatus, task_backends
 from django_cronrunner.models import TaskRecord
 from django_cronrunner.runner import run_due_tasks
+from django_cronrunner.task import task as task_with_options
 from tests.django_cronrunner.rows import task_store
 from tests.testapp import tasks
 
@@ -137,7 +138,7 @@ def test_a_crashing_task_is_recovered_until_its_max_attempts(clock: FakeClock) -
 )
 def test_bad_retry_declarations_are_refused(declaration: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidTask, match=message):
-        task(**declaration)(tasks.add.func)
+        task_with_options(**declaration)(tasks.add.func)
 
 
 def test_bad_backend_retry_options_are_refused(settings: Settings, tmp_path: Path) -> None:
@@ -150,3 +151,16 @@ def test_bad_backend_retry_options_are_refused(settings: Settings, tmp_path: Pat
     }
     with pytest.raises(ImproperlyConfigured, match=r"\['retry'\]: max_attempts must be at least 1"):
         _ = task_backends["broken"]
+
+
+def test_settings_need_a_cronrunner_backend() -> None:
+    with pytest.raises(InvalidTask, match=r"TASKS\['immediate'\] does not use CronRunnerBackend"):
+        task_with_options(backend="immediate", max_attempts=2)(tasks.add.func)
+
+
+def test_the_decorator_keeps_the_frameworks_options() -> None:
+    declared = task_with_options(priority=4, queue_name="emails", max_attempts=3, timeout=9)(
+        tasks.add.func
+    )
+    assert (declared.priority, declared.queue_name) == (4, "emails")
+    assert (declared.max_attempts, declared.timeout) == (3, 9)

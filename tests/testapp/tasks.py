@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from django_cronrunner.compat import TaskContext, task
+from django_cronrunner.task import task as task_with_options
 
 NOT_A_TASK = 42
 
@@ -92,7 +93,7 @@ def special_value(kind: str) -> Any:
     return {"nan": float("nan"), "inf": float("-inf"), "nul": "a\x00b"}[kind]
 
 
-@task(takes_context=True, max_attempts=3, retry_backoff="fixed", retry_delay=60)
+@task_with_options(takes_context=True, max_attempts=3, retry_backoff="fixed", retry_delay=60)
 def flaky(context: TaskContext, succeed_on: int) -> int:
     """Fail until attempt `succeed_on`; return the attempt that succeeded."""
     if context.attempt < succeed_on:
@@ -100,13 +101,13 @@ def flaky(context: TaskContext, succeed_on: int) -> int:
     return context.attempt
 
 
-@task(max_attempts=5, no_retry_on=(ValueError,))
+@task_with_options(max_attempts=5, no_retry_on=(ValueError,))
 def picky(error: str) -> None:
     """Raise ValueError (never retried) or anything else (retried)."""
     raise ValueError(error) if error == "value" else RuntimeError(error)
 
 
-@task(timeout=1)
+@task_with_options(timeout=1)
 def spin(path: str) -> None:
     """Busy-loop forever, after saying which process runs it."""
     Path(path).write_text(str(os.getpid()))
@@ -114,14 +115,14 @@ def spin(path: str) -> None:
         pass
 
 
-@task(timeout=1, max_attempts=2, retry_backoff="fixed", retry_delay=0)
+@task_with_options(timeout=1, max_attempts=2, retry_backoff="fixed", retry_delay=0)
 def nap(path: str, seconds: float) -> None:
     """Sleep in C (time.sleep) for longer than the timeout allows."""
     Path(path).write_text(str(os.getpid()))
     time.sleep(seconds)
 
 
-@task(timeout=1)
+@task_with_options(timeout=1)
 def wait_on_socket(port: int) -> bytes:
     """Block reading a socket whose peer never sends."""
     import socket
@@ -130,13 +131,13 @@ def wait_on_socket(port: int) -> bytes:
         return connection.recv(1)
 
 
-@task(timeout=30)
+@task_with_options(timeout=30)
 def double_in_child(number: int) -> dict[str, int]:
     """Return the doubled number and the id of the process that ran the task."""
     return {"double": number * 2, "pid": os.getpid()}
 
 
-@task(timeout=30)
+@task_with_options(timeout=30)
 def exit_child() -> None:
     os._exit(3)
 
@@ -152,7 +153,7 @@ def drop_own_connection() -> str:
     return "dropped"
 
 
-@task(max_attempts=4)
+@task_with_options(max_attempts=4)
 def exit_hard() -> None:
     """End the whole process that runs the task, every time, as a segfault would."""
     os._exit(7)
