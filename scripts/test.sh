@@ -92,6 +92,16 @@ start_server() {  # vendor: try to start a local server that is down (root only)
     done
 }
 
+record_step() {  # label, exit status, seconds
+    if [ "$2" = 0 ]; then
+        SUMMARY+=("passed   $1 ($3s)")
+    else
+        # pytest exits 5 when it collected nothing: a suite that silently vanished is a failure.
+        SUMMARY+=("FAILED   $1 (exit $2, $3s)")
+        FAILED=1
+    fi
+}
+
 run_step() {  # label, command...
     local label="$1"
     shift
@@ -99,20 +109,43 @@ run_step() {  # label, command...
     echo "==> $label"
     local status=0
     "$@" || status=$?
-    local took=$((SECONDS - started))
-    if [ "$status" = 0 ]; then
-        SUMMARY+=("passed   $label (${took}s)")
-    else
-        # pytest exits 5 when it collected nothing: a suite that silently vanished is a failure.
-        SUMMARY+=("FAILED   $label (exit $status, ${took}s)")
-        FAILED=1
-    fi
+    record_step "$label" "$status" "$((SECONDS - started))"
 }
 
 run_step "ruff check" "$PY" -m ruff check .
 run_step "ruff format --check" "$PY" -m ruff format --check .
 run_step "mypy" "$PY" -m mypy
 run_step "pytest on SQLite" env CRONRUNNER_TEST_DB=sqlite "$PY" -m pytest tests "$@"
+
+# The rest runs side by side (two cores, and suites that mostly wait on servers and
+# subprocesses); each one's output is printed whole once it ends.
+LOG_DIR="$(mktemp -d)"
+BACKGROUND=()
+start_step() {  # label, command...: run in the background; finish_steps reports it
+    local label="$1"
+    shift
+    local log="$LOG_DIR/${#BACKGROUND[@]}.log"
+    (
+        started=$SECONDS
+        status=0
+        "$@" || status=$?
+        echo "$status $((SECONDS - started))" > "$log.result"
+    ) > "$log" 2>&1 &
+    BACKGROUND+=("$label|$!|$log")
+    echo "==> $label (running in the background)"
+}
+finish_steps() {
+    local entry label pid log status took
+    for entry in "${BACKGROUND[@]}"; do
+        IFS='|' read -r label pid log <<< "$entry"
+        wait "$pid" || true
+        echo "==> $label"
+        cat "$log"
+        read -r status took < "$log.result" || { status=1; took=0; }
+        record_step "$label" "$status" "$took"
+    done
+    BACKGROUND=()
+}
 
 SERVER_TESTS=(tests/django_cronrunner)
 [ -d tests/e2e ] && SERVER_TESTS+=(tests/e2e)
@@ -133,7 +166,7 @@ for vendor in postgresql mariadb; do
         fi
         continue
     fi
-    run_step "pytest on $vendor" env CRONRUNNER_TEST_DB="$vendor" \
+    start_step "pytest on $vendor" env CRONRUNNER_TEST_DB="$vendor" \
         "$PY" -m pytest "${SERVER_TESTS[@]}" "$@"
 done
 
@@ -141,9 +174,13 @@ done
 # the oldest Python, and the oldest backport on the newest Django. `nox -l` lists the rest.
 OLDEST_PYTHON=3.13
 compgen -G "${PYENV_ROOT:-$HOME/.pyenv}/versions/3.11.*" > /dev/null && OLDEST_PYTHON=3.11
-run_step "Django 5.2 + backport, Python $OLDEST_PYTHON (nox)" "$VENV/bin/nox" -s \
-    "sqlite(python='$OLDEST_PYTHON', django='5.2')" -- tests/cronrunner tests/django_cronrunner tests/test_project.py
-run_step "django-tasks 0.9 on Django 6 (nox)" "$VENV/bin/nox" -s "backport(backport='0.9')"
+compatibility() {
+    "$VENV/bin/nox" -s "sqlite(python='$OLDEST_PYTHON', django='5.2')" -- \
+        tests/cronrunner tests/django_cronrunner tests/test_project.py \
+        && "$VENV/bin/nox" -s "backport(backport='0.9')"
+}
+start_step "Django 5.2 + backport on Python $OLDEST_PYTHON; django-tasks 0.9 (nox)" compatibility
+finish_steps
 
 echo
 echo "==> summary"
