@@ -15,6 +15,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from cronrunner.recovery import recover_orphan
 from cronrunner.store import BatchSummary, ClaimedTask, Outcome, Status, TaskFailure
 from django_cronrunner.models import BatchRun, TaskRecord, TaskRecordQuerySet, as_list
+from django_cronrunner.rowsql import RowStatements
 
 T = TypeVar("T")
 
@@ -44,6 +45,7 @@ class DatabaseTaskStore:
         self.lock_key = lock_key
         self.lease = timedelta(seconds=lease_seconds)
         self.queues = queues
+        self.rows = RowStatements(using, backend_name)
 
     @property
     def tasks(self) -> TaskRecordQuerySet:
@@ -87,13 +89,10 @@ class DatabaseTaskStore:
             "claim_lock": self.lock_key,
             "lease_expires_at": now + self.lease,
         }
-        vendor = connections[self.using].vendor
-        if vendor == "sqlite":
-            records = self._write(lambda: self._claim_sqlite(due, limit, claim_changes))
-        elif vendor == "postgresql":
-            records = self._write(lambda: self._claim_returning(due, limit, claim_changes))
-        else:
+        if connections[self.using].vendor == "mysql":
             records = self._write(lambda: self._claim_skip_locked(due, limit, claim_changes))
+        else:
+            records = self._write(lambda: self._claim_returning(due, limit, claim_changes))
         records.sort(key=lambda record: (-record.priority, record.due_at, record.enqueued_at))
         return [
             ClaimedTask(
@@ -106,41 +105,28 @@ class DatabaseTaskStore:
             for record in records
         ]
 
-    def _claim_sqlite(
-        self, due: TaskRecordQuerySet, limit: int, changes: dict[str, object]
-    ) -> list[TaskRecord]:
-        # One UPDATE picks and marks the batch atomically, outside any transaction: it takes the
-        # write lock as it starts, so a busy database is waited on (busy timeout) rather than
-        # failing a read-to-write upgrade, and an empty claim costs one statement.
-        picked = due.values("pk")[:limit]
-        if not self.tasks.filter(pk__in=picked).update(**changes):
-            return []
-        # We finish every claimed batch before claiming again, so what we hold is this batch.
-        return list(self.tasks.held_by(self.worker_id))
-
     def _claim_returning(
         self, due: TaskRecordQuerySet, limit: int, changes: dict[str, object]
     ) -> list[TaskRecord]:
-        # PostgreSQL locks, marks and returns the batch in one autocommitted statement: no
-        # transaction round trips, and row locks held only while it runs. ARRAY() makes the
-        # locking sub-select run exactly once.
+        # One autocommitted UPDATE ... RETURNING picks, marks and reads the batch: no
+        # transaction round trips. SQLite takes its write lock as the statement starts, so a
+        # busy database is waited on (busy timeout) rather than failing a read-to-write
+        # upgrade; PostgreSQL holds row locks only while it runs, skipping rows another run
+        # is claiming (ARRAY() makes the locking sub-select run exactly once).
         connection = connections[self.using]
         quote = connection.ops.quote_name
-        meta = TaskRecord._meta
-        fields = {field.name: field for field in meta.concrete_fields}
         picked_sql, picked_params = (
             due.values("pk")[:limit].query.get_compiler(using=self.using).as_sql()
         )
-        assignments = []
-        params: list[object] = []
-        for name, value in changes.items():
-            field = fields[name]
-            assignments.append(f"{quote(str(field.column))} = %s")
-            params.append(field.get_db_prep_save(value, connection))
-        pk_column = quote(str(fields["id"].column))
+        if connection.vendor == "postgresql":
+            picked = f"= ANY(ARRAY({picked_sql} FOR UPDATE SKIP LOCKED))"
+        else:
+            picked = f"IN ({picked_sql})"
+        assignments, params = self.rows.assignments(changes)
+        pk_column = quote(str(TaskRecord._meta.pk.column))
         sql = (
-            f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} "
-            f"WHERE {pk_column} = ANY(ARRAY({picked_sql} FOR UPDATE SKIP LOCKED)) RETURNING *"
+            f"UPDATE {quote(TaskRecord._meta.db_table)} SET {assignments} "
+            f"WHERE {pk_column} {picked} RETURNING *"
         )
         return list(TaskRecord.objects.raw(sql, [*params, *picked_params], using=self.using))
 
@@ -160,11 +146,8 @@ class DatabaseTaskStore:
         record: TaskRecord = task.record
         worker_ids = [*as_list(record.worker_ids), self.worker_id]
         started_at = record.started_at or now
-        updated = self._write(
-            lambda: self._held(task).update(
-                worker_ids=worker_ids, started_at=started_at, last_attempted_at=now
-            )
-        )
+        changes = {"worker_ids": worker_ids, "started_at": started_at, "last_attempted_at": now}
+        updated = self._write(lambda: self.rows.update_held(record.pk, self.worker_id, changes))
         if updated:
             record.worker_ids, record.started_at, record.last_attempted_at = (
                 worker_ids,
@@ -192,7 +175,7 @@ class DatabaseTaskStore:
             else:
                 # Waiting for its next attempt: READY again, due when the backoff has passed.
                 changes.update(status=Status.READY, due_at=outcome.retry_at)
-        updated = self._write(lambda: self._held(task).update(**changes))
+        updated = self._write(lambda: self.rows.update_held(record.pk, self.worker_id, changes))
         if updated:
             for field, value in changes.items():
                 setattr(record, field, value)
@@ -244,11 +227,6 @@ class DatabaseTaskStore:
             stop_reason=summary.stop_reason,
             error=summary.error,
         )
-
-    def _held(self, task: ClaimedTask) -> TaskRecordQuerySet:
-        # Every write names our claim, so a run that lost its task (lease expired, task
-        # recovered elsewhere) changes nothing: the row count tells it so.
-        return self.tasks.held_by(self.worker_id).filter(pk=task.record.pk)
 
     def _write(self, write: Callable[[], T]) -> T:
         connection = connections[self.using]
