@@ -8,11 +8,13 @@ from typing import Protocol
 
 
 class Clock(Protocol):
-    """Tell wall-clock time (aware, UTC) and monotonic time (seconds)."""
+    """Tell wall-clock time (aware, UTC) and monotonic time (seconds), and wait."""
 
     def now(self) -> datetime: ...
 
     def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
 
 
 class SystemClock:
@@ -23,6 +25,9 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 class FakeClock:
@@ -41,6 +46,10 @@ class FakeClock:
 
     def monotonic(self) -> float:
         return self._monotonic
+
+    def sleep(self, seconds: float) -> None:
+        """Pass the time at once."""
+        self.advance(seconds)
 
     def advance(self, seconds: float) -> None:
         """Move both clocks forward by `seconds`."""

@@ -1,9 +1,11 @@
-"""The drain loop: claim due tasks, run them one by one, record each before the next."""
+"""The drain loop: run due tasks by priority, on one thread or several, each result stored
+before its thread starts another task."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -12,6 +14,14 @@ from cronrunner.clock import Clock
 from cronrunner.store import BatchSummary, ClaimedTask, Outcome, StopReason, TaskStore
 
 logger = logging.getLogger("cronrunner")
+
+#: How often a polling run looks at its stop flag and budget while it waits.
+_POLL_STEP = 0.25
+
+#: A run claims about as many tasks as it expects to start within this many seconds: fast
+#: tasks share a round trip, while a slow task is claimed alone, so a more urgent task
+#: enqueued meanwhile never waits behind a pile of claimed ones.
+CLAIM_AHEAD_SECONDS = 0.1
 
 
 class Executor(Protocol):
@@ -44,83 +54,231 @@ class StopFlag:
         self.requested = True
 
 
-def drain(
-    store: TaskStore,
-    executor: Executor,
-    budget: Budget,
-    clock: Clock,
-    summary: BatchSummary,
-    *,
-    claim_size: int,
-    stop: StopFlag | None = None,
-    report: Callable[[TaskReport], None] | None = None,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class DrainSettings:
+    """How the loop claims tasks and what it does when none is due."""
+
+    #: At most this many tasks claimed per round trip by a single thread (see
+    #: CLAIM_AHEAD_SECONDS); several threads claim one at a time, so that no thread sits on
+    #: due tasks while another starts a lower-priority one.
+    claim_size: int = 32
+    #: When set, an empty queue is looked at again every this many seconds until the budget
+    #: is spent, instead of ending the run.
+    poll_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Ran:
+    """An attempt that has run and whose outcome is not stored yet."""
+
+    task: ClaimedTask
+    outcome: Outcome
+    duration: float
+
+
+class Drain:
     """Run due tasks until none is left, the budget is spent, `max_tasks` ran or a stop is asked."""
-    stop = stop or StopFlag()
-    unstarted: list[ClaimedTask] = []
-    try:
-        while True:
-            reason = _reason_to_stop(budget, summary, stop)
-            if reason is not None:
-                summary.stop_reason = reason
-                return
-            limit = claim_size
-            if summary.max_tasks is not None:
-                limit = min(limit, summary.max_tasks - summary.tasks_run)
-            unstarted = list(store.claim(clock.now(), limit))
-            if not unstarted:
-                summary.stop_reason = StopReason.DRAINED
-                return
-            while unstarted:
-                reason = _reason_to_stop(budget, summary, stop)
-                if reason is not None:
-                    summary.stop_reason = reason
-                    return
-                _run_one(store, executor, clock, summary, unstarted.pop(0), report)
-    finally:
-        if unstarted:
-            store.release(unstarted)
 
+    def __init__(
+        self,
+        store: TaskStore,
+        budget: Budget,
+        clock: Clock,
+        summary: BatchSummary,
+        settings: DrainSettings,
+        *,
+        stop: StopFlag | None = None,
+        report: Callable[[TaskReport], None] | None = None,
+        idle: Callable[[], None] | None = None,
+        thread_cleanup: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.budget = budget
+        self.clock = clock
+        self.summary = summary
+        self.settings = settings
+        self.stop = stop or StopFlag()
+        self.report = report
+        self.idle = idle
+        self.thread_cleanup = thread_cleanup
+        self._lock = threading.Lock()
+        self._reserved = 0  # tasks started or about to start; checked against max_tasks
+        self._idled = False
+        self._halt = threading.Event()  # another thread failed: stop claiming
 
-def _reason_to_stop(budget: Budget, summary: BatchSummary, stop: StopFlag) -> StopReason | None:
-    if stop.requested:
-        return StopReason.INTERRUPTED
-    if budget.spent():
-        return StopReason.BUDGET_SPENT
-    if summary.max_tasks is not None and summary.tasks_run >= summary.max_tasks:
-        return StopReason.MAX_TASKS
-    return None
+    def run(self, executors: Sequence[Executor]) -> None:
+        """Drain with one thread per executor and set the summary's stop reason."""
+        if not executors:
+            raise ValueError("A drain needs at least one executor.")
+        if len(executors) == 1:
+            self.summary.stop_reason = self._work(executors[0], self.settings.claim_size)
+            return
+        reasons: list[StopReason] = []
+        errors: list[BaseException] = []
 
+        def work(executor: Executor) -> None:
+            try:
+                reasons.append(self._work(executor, 1))
+            except BaseException as e:  # handed to the main thread, which raises it
+                errors.append(e)
+                self._halt.set()
+            finally:
+                if self.thread_cleanup is not None:
+                    self.thread_cleanup()
 
-def _run_one(
-    store: TaskStore,
-    executor: Executor,
-    clock: Clock,
-    summary: BatchSummary,
-    task: ClaimedTask,
-    report: Callable[[TaskReport], None] | None,
-) -> None:
-    if not store.start(task, clock.now()):
-        logger.warning("Task %s was taken over by another run before it started.", task.id)
-        return
-    started = clock.monotonic()
-    outcome = executor.run(task)
-    duration = clock.monotonic() - started
-    summary.tasks_run += 1
-    recorded = store.finish(task, outcome, clock.now())
-    if recorded:
-        if outcome.succeeded:
-            summary.succeeded += 1
-        else:
-            summary.failed += 1
-        executor.finished(task, outcome)
-    else:
-        logger.warning(
-            "Task %s was taken over by another run while it ran; its result was not stored.",
-            task.id,
+        # Daemon threads: after a second shutdown signal the process must not wait for them.
+        threads = [
+            threading.Thread(target=work, args=(executor,), name=f"cronrunner-{n}", daemon=True)
+            for n, executor in enumerate(executors, 1)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                thread.join()
+        finally:
+            self._halt.set()
+        if errors:
+            raise errors[0]
+        # The run stopped for the most pressing reason any of its threads met.
+        precedence = (StopReason.INTERRUPTED, StopReason.BUDGET_SPENT, StopReason.MAX_TASKS)
+        self.summary.stop_reason = next(
+            (reason for reason in precedence if reason in reasons), StopReason.DRAINED
         )
-    if report is not None:
-        report(TaskReport(task=task, outcome=outcome, duration=duration, recorded=recorded))
+
+    def _work(self, executor: Executor, claim_size: int) -> StopReason:
+        unstarted: list[ClaimedTask] = []
+        ran: _Ran | None = None
+        claimed_at, claimed = 0.0, 0
+        try:
+            while True:
+                reason = self._reserve()
+                if reason is None and not unstarted:
+                    limit = self._limit(_paced(claim_size, claimed, claimed_at, self.clock))
+                    claimed_at = self.clock.monotonic()
+                    unstarted = list(self.store.claim(self.clock.now(), limit))
+                    claimed = len(unstarted)
+                    if not unstarted:
+                        self._unreserve()
+                        if ran is not None:
+                            # Never sit on a result while waiting for work.
+                            last, ran = ran, None
+                            self._store(executor, last, None)
+                        if self._wait_for_work():
+                            continue
+                        reason = StopReason.DRAINED
+                if reason is not None:
+                    return reason
+                task = unstarted.pop(0)
+                done, ran = ran, None
+                if not self._store(executor, done, task):
+                    self._unreserve()
+                    continue
+                ran = self._run(executor, task)
+        finally:
+            if ran is not None:
+                self._store(executor, ran, None)
+            if unstarted:
+                self.store.release(unstarted)
+
+    def _reserve(self) -> StopReason | None:
+        """Take a slot for one more task, or say why no task may start."""
+        with self._lock:
+            if self.stop.requested or self._halt.is_set():
+                return StopReason.INTERRUPTED
+            if self.budget.spent():
+                return StopReason.BUDGET_SPENT
+            max_tasks = self.summary.max_tasks
+            if max_tasks is not None and self._reserved >= max_tasks:
+                return StopReason.MAX_TASKS
+            self._reserved += 1
+            return None
+
+    def _unreserve(self) -> None:
+        with self._lock:
+            self._reserved -= 1
+
+    def _limit(self, claim_size: int) -> int:
+        max_tasks = self.summary.max_tasks
+        if max_tasks is None:
+            return claim_size
+        # This task's slot is already reserved.
+        return max(1, min(claim_size, max_tasks - self._reserved + 1))
+
+    def _wait_for_work(self) -> bool:
+        """Use an empty queue: do the idle work once, and when polling wait a while; return
+        True to look for due tasks again."""
+        with self._lock:
+            first_idle, self._idled = not self._idled, True
+        if first_idle and self.idle is not None:
+            self.idle()
+        poll = self.settings.poll_seconds
+        if poll is None:
+            return False
+        waited = 0.0
+        while waited < poll and not (self.stop.requested or self._halt.is_set()):
+            step = min(_POLL_STEP, poll - waited, self.budget.remaining)
+            if step <= 0:
+                break
+            self.clock.sleep(step)
+            waited += step
+        return True
+
+    def _store(self, executor: Executor, ran: _Ran | None, task: ClaimedTask | None) -> bool:
+        """Store the outcome of `ran` and begin `task`'s attempt, in one commit when there are
+        both; return whether `task` started."""
+        now = self.clock.now()
+        started = False
+        recorded = False
+        if ran is not None and task is not None:
+            recorded, started = self.store.finish_then_start(ran.task, ran.outcome, task, now)
+        elif ran is not None:
+            recorded = self.store.finish(ran.task, ran.outcome, now)
+        elif task is not None:
+            started = self.store.start(task, now)
+        if ran is not None:
+            self._settle(executor, ran, recorded)
+        if task is not None and not started:
+            logger.warning("Task %s was taken over by another run before it started.", task.id)
+        return started
+
+    def _run(self, executor: Executor, task: ClaimedTask) -> _Ran:
+        started = self.clock.monotonic()
+        outcome = executor.run(task)
+        duration = self.clock.monotonic() - started
+        with self._lock:
+            self.summary.tasks_run += 1
+        return _Ran(task=task, outcome=outcome, duration=duration)
+
+    def _settle(self, executor: Executor, ran: _Ran, recorded: bool) -> None:
+        if recorded:
+            with self._lock:
+                if ran.outcome.succeeded:
+                    self.summary.succeeded += 1
+                else:
+                    self.summary.failed += 1
+            executor.finished(ran.task, ran.outcome)
+        else:
+            logger.warning(
+                "Task %s was taken over by another run while it ran; its result was not stored.",
+                ran.task.id,
+            )
+        if self.report is not None:
+            self.report(
+                TaskReport(
+                    task=ran.task, outcome=ran.outcome, duration=ran.duration, recorded=recorded
+                )
+            )
+
+
+def _paced(claim_size: int, claimed: int, claimed_at: float, clock: Clock) -> int:
+    """Size the next claim from how fast the last claimed tasks went: one to begin with."""
+    if claimed == 0:
+        return 1
+    per_task = (clock.monotonic() - claimed_at) / claimed
+    if per_task <= 0:
+        return claim_size
+    return max(1, min(claim_size, int(CLAIM_AHEAD_SECONDS / per_task)))
 
 
 def describe_task(report: TaskReport) -> str:

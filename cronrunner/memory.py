@@ -161,6 +161,11 @@ class MemoryStore:
             held.claimed_by = held.claim_lock = held.lease_expires_at = None
             return True
 
+    def finish_then_start(
+        self, task: ClaimedTask, outcome: Outcome, next_task: ClaimedTask, now: datetime
+    ) -> tuple[bool, bool]:
+        return self.finish(task, outcome, now), self.start(next_task, now)
+
     def release(self, tasks: Sequence[ClaimedTask]) -> None:
         with self.db.mutex:
             for task in tasks:

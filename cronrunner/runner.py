@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cronrunner.budget import Budget
 from cronrunner.clock import Clock
-from cronrunner.drain import Executor, StopFlag, TaskReport, drain
+from cronrunner.drain import Drain, DrainSettings, Executor, StopFlag, TaskReport
 from cronrunner.errors import LockHeld
 from cronrunner.heartbeat import Heartbeat
 from cronrunner.lock import RunLock
@@ -25,14 +25,16 @@ class RunSettings:
 
     max_seconds: float
     max_tasks: int | None = None
-    claim_size: int = 8
+    claim_size: int = 32
     lease_seconds: float = 120.0
     queues: frozenset[str] | None = None
+    #: Keep looking for newly due tasks every this many seconds until the budget is spent.
+    poll_seconds: float | None = None
 
 
 def run_batch(
     store: TaskStore,
-    executor: Executor,
+    executors: Sequence[Executor],
     lock: RunLock,
     clock: Clock,
     settings: RunSettings,
@@ -41,9 +43,11 @@ def run_batch(
     stop: StopFlag | None = None,
     report: Callable[[TaskReport], None] | None = None,
     before_drain: Callable[[], int] | None = None,
-    heartbeat_cleanup: Callable[[], None] | None = None,
+    idle: Callable[[], None] | None = None,
+    thread_cleanup: Callable[[], None] | None = None,
 ) -> BatchSummary:
-    """Run one batch and return its summary, which is also stored in the batch log."""
+    """Run one batch, one thread per executor, and return its summary, which is also stored
+    in the batch log; `idle` runs once, the first time no task is due."""
     summary = BatchSummary(
         worker_id=worker_id,
         host=socket.gethostname(),
@@ -68,18 +72,19 @@ def run_batch(
         with Heartbeat(
             lambda: store.renew_leases(clock.now()),
             interval=settings.lease_seconds / 4,
-            cleanup=heartbeat_cleanup,
+            cleanup=thread_cleanup,
         ):
-            drain(
+            Drain(
                 store,
-                executor,
                 budget,
                 clock,
                 summary,
-                claim_size=settings.claim_size,
+                DrainSettings(claim_size=settings.claim_size, poll_seconds=settings.poll_seconds),
                 stop=stop,
                 report=report,
-            )
+                idle=idle,
+                thread_cleanup=thread_cleanup,
+            ).run(executors)
         if summary.stop_reason is not StopReason.DRAINED:
             # Left-over work, recorded so that a backlog growing run after run can be noticed.
             summary.backlog = store.count_due(clock.now())

@@ -101,6 +101,11 @@ class TaskStore(Protocol):
     def finish(self, task: ClaimedTask, outcome: Outcome, now: datetime) -> bool:
         """Record the attempt's outcome; return False if the claim was lost."""
 
+    def finish_then_start(
+        self, task: ClaimedTask, outcome: Outcome, next_task: ClaimedTask, now: datetime
+    ) -> tuple[bool, bool]:
+        """Record one outcome and begin the next attempt in one commit; say which claim held."""
+
     def release(self, tasks: Sequence[ClaimedTask]) -> None:
         """Hand claimed tasks that never started back to the queue."""
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from django.apps import apps
 from django.core import checks
 from django.core.exceptions import ValidationError
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from cronrunner.errors import InvalidTaskSettings
 from django_cronrunner.compat import (
@@ -21,6 +25,7 @@ from django_cronrunner.compat import (
 from django_cronrunner.models import TaskRecord
 from django_cronrunner.options import BackendOptions
 from django_cronrunner.results import to_json, to_task_result
+from django_cronrunner.rowsql import RowStatements
 from django_cronrunner.task import CronRunnerTask, check_timeout, retry_policy
 
 if TYPE_CHECKING:
@@ -45,16 +50,44 @@ class CronRunnerBackend(BaseTaskBackend):
         super().__init__(alias, params)
         self.config = BackendOptions.parse(alias, self.options)
 
+    @cached_property
+    def rows(self) -> RowStatements:
+        return RowStatements(self.config.database, self.alias)
+
     def enqueue(
         self, task: Task[P, R], args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]
     ) -> TaskResult[P, R]:
         """Store the task in the caller's transaction and return its READY result."""
+        (result,) = self.enqueue_many(task, [(args, kwargs)])
+        return result
+
+    def enqueue_many(
+        self, task: Task[P, R], calls: Iterable[tuple[Sequence[Any], Mapping[str, Any]]]
+    ) -> list[TaskResult[P, R]]:
+        """Store one row per (args, kwargs) call of `task`, all or none, in the caller's
+        transaction; return their READY results in order."""
         self.validate_task(task)
-        record = self.new_record(task, args, kwargs, timezone.now())
-        record.save(using=self.config.database, force_insert=True)
-        result = to_task_result(record, task)
-        task_enqueued.send(type(self), task_result=result)
-        return cast("TaskResult[P, R]", result)
+        now = timezone.now()
+        records: list[TaskRecord] = []
+        for args, kwargs in calls:
+            if not records:
+                records.append(self.new_record(task, args, kwargs, now))
+                continue
+            # The other calls differ only in id and arguments: copying the first row is far
+            # cheaper than building a model instance, and the shared values are prepared once.
+            record = copy.copy(records[0])
+            record.id = uuid.uuid4()
+            record.args, record.kwargs = stored_json(args, kwargs)
+            records.append(record)
+        if len(records) == 1:
+            self.rows.insert(records)
+        elif records:
+            with transaction.atomic(using=self.config.database):
+                self.rows.insert(records)
+        results = [cast("TaskResult[P, R]", to_task_result(record, task)) for record in records]
+        for result in results:
+            task_enqueued.send(type(self), task_result=result)
+        return results
 
     def validate_task(self, task: AnyTask) -> None:
         """Check the task as Django does, and its retry settings."""
@@ -73,19 +106,20 @@ class CronRunnerBackend(BaseTaskBackend):
     def new_record(
         self,
         task: AnyTask,
-        args: tuple[Any, ...] | list[Any],
-        kwargs: dict[str, Any],
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
         now: datetime,
         **fields: Any,
     ) -> TaskRecord:
         """Build the unsaved row for one call of `task`; `fields` override the defaults."""
+        stored_args, stored_kwargs = stored_json(args, kwargs)
         defaults: dict[str, Any] = {
             "backend_name": self.alias,
             "task_path": task.module_path,
             "queue_name": task.queue_name,
             "priority": task.priority,
-            "args": to_json(list(args), "arguments"),
-            "kwargs": to_json(kwargs, "keyword arguments"),
+            "args": stored_args,
+            "kwargs": stored_kwargs,
             "run_after": task.run_after,
             "due_at": task.run_after or now,
             "enqueued_at": now,
@@ -135,3 +169,8 @@ class CronRunnerBackend(BaseTaskBackend):
             for name, error in parse_schedules(self)[1].items()
         )
         return messages
+
+
+def stored_json(args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
+    """Return a call's arguments as the row stores them, or raise NotJSONError."""
+    return to_json(list(args), "arguments"), to_json(dict(kwargs), "keyword arguments")

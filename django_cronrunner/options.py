@@ -43,7 +43,7 @@ class BackendOptions:
     database: str = "default"
     lock_file: str | None = None
     lease_seconds: float = 120.0
-    claim_size: int = 8
+    claim_size: int = 32
     schedules: Mapping[str, Any] = field(default_factory=dict)
     retention: Retention = field(default_factory=Retention)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -75,7 +75,7 @@ class BackendOptions:
                 f"TASKS[{alias!r}]['OPTIONS']['lease_seconds'] must be a number of at least "
                 f"{MIN_LEASE} and at most {MAX_LEASE} (a day)."
             )
-        claim_size = options.get("claim_size", 8)
+        claim_size = options.get("claim_size", 32)
         if isinstance(claim_size, bool) or not isinstance(claim_size, int) or claim_size < 1:
             raise ImproperlyConfigured(
                 f"TASKS[{alias!r}]['OPTIONS']['claim_size'] must be a whole number of at least 1."

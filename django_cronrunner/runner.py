@@ -16,7 +16,7 @@ from cronrunner.drain import StopFlag, TaskReport
 from cronrunner.errors import StorageUnavailable
 from cronrunner.lock import RunLock
 from cronrunner.runner import RunSettings, run_batch
-from cronrunner.store import BatchSummary, StopReason
+from cronrunner.store import BatchSummary
 from django_cronrunner.backend import CronRunnerBackend
 from django_cronrunner.compat import task_backends
 from django_cronrunner.errors import BackendMismatch
@@ -48,12 +48,17 @@ def run_due_tasks(
     max_seconds: float = 50.0,
     max_tasks: int | None = None,
     queues: frozenset[str] | None = None,
+    concurrency: int = 1,
+    poll_seconds: float | None = None,
     lock_file: Path | None = None,
     clock: Clock | None = None,
     stop: StopFlag | None = None,
     report: Callable[[TaskReport], None] | None = None,
 ) -> BatchSummary:
-    """Run one batch for `backend_alias`; raise StorageUnavailable if the database is down."""
+    """Run one batch for `backend_alias` on `concurrency` threads; raise StorageUnavailable if
+    the database is down."""
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1.")
     run_clock = clock or SystemClock()
     backend = get_backend(backend_alias)
     config = backend.config
@@ -73,13 +78,27 @@ def run_due_tasks(
         def before_drain() -> int:
             return fire_due_slots(backend, run_clock.now())
 
-    executor = TaskExecutor(backend, run_clock)
+    started = run_clock.monotonic()
+
+    def prune() -> None:
+        # The queue is empty: what is left of the budget goes to pruning, in chunks that stop
+        # when it is spent.
+        prune_when_due(
+            using=config.database,
+            backend_name=backend.alias,
+            retention=config.retention,
+            now=run_clock.now(),
+            marker=lock.path.with_suffix(".pruned"),
+            should_stop=lambda: run_clock.monotonic() - started >= max_seconds,
+        )
+
+    # Each thread has its own executor: a task with a timeout runs in that thread's child.
+    executors = [TaskExecutor(backend, run_clock) for _ in range(concurrency)]
     try:
         connections[config.database].ensure_connection()
-        started = run_clock.monotonic()
-        summary = run_batch(
+        return run_batch(
             store,
-            executor,
+            executors,
             lock,
             run_clock,
             RunSettings(
@@ -88,24 +107,16 @@ def run_due_tasks(
                 claim_size=config.claim_size,
                 lease_seconds=config.lease_seconds,
                 queues=queues,
+                poll_seconds=poll_seconds,
             ),
             worker_id=worker_id,
             stop=stop,
             report=report,
             before_drain=before_drain,
-            heartbeat_cleanup=connections.close_all,
+            idle=prune,
+            # Worker and heartbeat threads open their own connections; only they can close them.
+            thread_cleanup=connections.close_all,
         )
-        if summary.stop_reason is StopReason.DRAINED:
-            # What is left of the budget goes to pruning, in chunks that stop when it is spent.
-            prune_when_due(
-                using=config.database,
-                backend_name=backend.alias,
-                retention=config.retention,
-                now=run_clock.now(),
-                marker=lock.path.with_suffix(".pruned"),
-                should_stop=lambda: run_clock.monotonic() - started >= max_seconds,
-            )
-        return summary
     except DatabaseError as e:
         raise StorageUnavailable(
             # Drivers spread their message over lines; the log gets one line per problem.
@@ -113,4 +124,5 @@ def run_due_tasks(
             f"{' '.join(str(e).split()) or type(e).__name__}"
         ) from e
     finally:
-        executor.close()
+        for executor in executors:
+            executor.close()

@@ -40,8 +40,8 @@ install_project() {
     # Reinstall only when pyproject.toml changed since the last install of this spec.
     if [ ! -f "$stamp" ] || [ "$REPO_ROOT/pyproject.toml" -nt "$stamp" ]; then
         echo "==> installing $spec into .venv"
-        "$VENV/bin/python" -m pip install --quiet --upgrade pip
-        (cd "$REPO_ROOT" && "$VENV/bin/python" -m pip install --quiet -e "$spec")
+        "$VENV/bin/python" -m pip install --quiet --upgrade pip || return 1
+        (cd "$REPO_ROOT" && "$VENV/bin/python" -m pip install --quiet -e "$spec") || return 1
         touch "$stamp"
     fi
 }

@@ -12,7 +12,7 @@ from cronrunner.errors import StorageUnavailable
 from cronrunner.lock import RunLock
 from cronrunner.memory import MemoryDatabase, MemoryStore
 from cronrunner.runner import RunSettings, describe_batch, run_batch
-from cronrunner.store import BatchSummary, Status, StopReason
+from cronrunner.store import BatchSummary, ClaimedTask, Outcome, Status, StopReason
 from tests.cronrunner.fakes import START, ScriptedExecutor
 
 
@@ -44,7 +44,7 @@ def run(
     store = MemoryStore(db, worker_id=worker, lock_key=lock.key, lease_seconds=60, queues=queues)
     return run_batch(
         store,
-        executor or ScriptedExecutor(clock),
+        [executor or ScriptedExecutor(clock)],
         lock,
         clock,
         RunSettings(max_seconds=max_seconds, max_tasks=max_tasks, claim_size=3, queues=queues),
@@ -158,22 +158,23 @@ def test_stop_request_ends_the_run_between_tasks(
         db.add("ok", START)
     stop = StopFlag()
 
-    def stop_after_two(report: TaskReport) -> None:
-        if len(finished) == 1:
-            stop.request()
-        finished.append(report)
+    class StopDuringSecondTask(ScriptedExecutor):
+        def run(self, task: ClaimedTask) -> Outcome:
+            if len(self.ran) == 1:
+                stop.request()  # as a SIGTERM handler would, while the task runs
+            return super().run(task)
 
     finished: list[TaskReport] = []
     lock = RunLock(tmp_path / "l", started_at=START)
     summary = run_batch(
         MemoryStore(db, worker_id="w", lock_key=lock.key),
-        ScriptedExecutor(clock),
+        [StopDuringSecondTask(clock)],
         lock,
         clock,
         RunSettings(max_seconds=50, claim_size=3),
         worker_id="w",
         stop=stop,
-        report=stop_after_two,
+        report=finished.append,
     )
     assert (summary.tasks_run, summary.stop_reason) == (2, StopReason.INTERRUPTED)
     assert sum(task.status is Status.READY for task in db.tasks.values()) == 3

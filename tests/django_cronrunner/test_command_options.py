@@ -17,7 +17,7 @@ from pytest_django.fixtures import Settings
 
 from cronrunner.clock import FakeClock
 from cronrunner.lock import RunLock
-from django_cronrunner.compat import TaskResultStatus, task_finished
+from django_cronrunner.compat import TaskResultStatus, task_started
 from django_cronrunner.models import BatchRun, TaskRecord
 from django_cronrunner.store import DatabaseTaskStore
 from tests.testapp import tasks
@@ -48,11 +48,11 @@ def test_max_seconds_stops_starting_tasks_once_spent(
     def take_three_seconds(sender: Any, **kwargs: Any) -> None:
         clock.advance(3)
 
-    task_finished.connect(take_three_seconds)
+    task_started.connect(take_three_seconds)
     try:
         output = run("--max-seconds", "5")
     finally:
-        task_finished.disconnect(take_three_seconds)
+        task_started.disconnect(take_three_seconds)
     # 0s: the first task starts; 3s: the second; 6s: the 5s budget is spent.
     assert "batch finished: 2 run" in output
     assert "in 6.0s of a 5s budget; stopped: budget spent" in output

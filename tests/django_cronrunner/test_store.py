@@ -12,7 +12,7 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from cronrunner.store import BatchSummary, Outcome, Status, StopReason, TaskFailure
-from django_cronrunner.models import BatchRun, TaskRecord
+from django_cronrunner.models import BatchRun, TaskRecord, as_list
 from django_cronrunner.runner import run_due_tasks
 from tests.django_cronrunner.rows import task_store
 
@@ -231,6 +231,27 @@ def test_claim_and_finish_cost_a_fixed_number_of_queries(claim_size: int) -> Non
     assert len(claim_queries.captured_queries) == expected, claim_queries.captured_queries
     assert len(claimed) == claim_size
     assert len(finish_queries.captured_queries) == 2
+
+
+def test_a_result_and_the_next_start_share_one_commit() -> None:
+    add()
+    add()
+    mine = task_store()
+    first, second = mine.claim(NOW, 2)
+    mine.start(first, NOW)
+    with CaptureQueriesContext(connection) as queries:
+        held = mine.finish_then_start(first, Outcome(return_value=3), second, NOW)
+    assert held == (True, True)
+    # PostgreSQL: one statement (two updates in a WITH). Elsewhere: two updates in a transaction.
+    expected = {"sqlite": 4, "postgresql": 1, "mysql": 4}[connection.vendor]
+    assert len(queries.captured_queries) == expected, queries.captured_queries
+    first_row, second_row = (TaskRecord.objects.get(pk=task.id) for task in (first, second))
+    assert (first_row.status, first_row.return_value) == ("SUCCESSFUL", 3)
+    assert (second_row.status, second_row.last_attempted_at) == ("RUNNING", NOW)
+    assert len(as_list(second_row.worker_ids)) == 1
+    # Another run's claim is not ours: neither write lands, and both say so.
+    theirs = task_store(worker="other", lock="lock-b")
+    assert theirs.finish_then_start(second, Outcome(return_value=1), first, NOW) == (False, False)
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL EXPLAIN format")

@@ -1,6 +1,7 @@
 """Tasks the test suite enqueues."""
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -168,3 +169,14 @@ def wait_for_file(path: str, limit: float) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+_BARRIERS: dict[int, threading.Barrier] = {}
+
+
+@task
+def rendezvous(parties: int) -> str:
+    """Wait until `parties` of these run at once in this process; fail if they never do."""
+    barrier = _BARRIERS.setdefault(parties, threading.Barrier(parties))
+    barrier.wait(timeout=20)
+    return threading.current_thread().name

@@ -105,6 +105,21 @@ class Command(BaseCommand):
         parser.add_argument(
             "--max-tasks", type=positive_int, help="Stop after running this many tasks."
         )
+        parser.add_argument(
+            "--concurrency",
+            type=positive_int,
+            default=1,
+            help="Run this many tasks at once, each on its own thread and database connection "
+            "(for tasks that wait on I/O; default 1).",
+        )
+        parser.add_argument(
+            "--poll",
+            dest="poll_seconds",
+            type=positive_float,
+            metavar="SECONDS",
+            help="When no task is due, look again every SECONDS until the budget is spent, so "
+            "that a task enqueued mid-minute starts within SECONDS (default: exit at once).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         verbosity = options["verbosity"]
@@ -134,6 +149,8 @@ class Command(BaseCommand):
                     max_seconds=options["max_seconds"],
                     max_tasks=options["max_tasks"],
                     queues=queues,
+                    concurrency=options["concurrency"],
+                    poll_seconds=options["poll_seconds"],
                     lock_file=options["lock_file"],
                     stop=stop,
                     report=report,
