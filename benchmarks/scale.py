@@ -1,0 +1,143 @@
+"""Benchmark what a large table and a long drain cost: backlog independence and memory.
+
+    python benchmarks/scale.py --db sqlite
+    python benchmarks/scale.py --db postgresql --finished 1000000 --future 100000
+
+Backlog: the drain rate of --tasks no-op tasks on an empty table, then again with --finished
+SUCCESSFUL rows and --future rows due tomorrow in it, and the claim query's plan (EXPLAIN).
+Memory: peak RSS of a separate `run_due_tasks` process that finds nothing, and of one that drains
+--drain-tasks tasks. The database is created afresh and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks.compare import DATABASES, configure, recreate_database  # noqa: E402
+
+CHUNK = 50_000
+
+
+def fill(total: int, *, due_tomorrow: bool = False, finished: bool = False) -> None:
+    """Add `total` no-op rows in chunks, optionally due tomorrow or already SUCCESSFUL."""
+    from django.utils import timezone
+
+    from benchmarks.tasks import noop
+    from django_cronrunner.bulk import enqueue_many
+    from django_cronrunner.models import TaskRecord
+
+    task = noop.using(run_after=timezone.now() + timedelta(days=1)) if due_tomorrow else noop
+    for start in range(0, total, CHUNK):
+        results = enqueue_many(task, [(n,) for n in range(start, min(total, start + CHUNK))])
+        if finished:
+            TaskRecord.objects.filter(pk__in=[result.id for result in results]).update(
+                status="SUCCESSFUL", finished_at=timezone.now()
+            )
+
+
+def drain_rate(tasks: int) -> float:
+    from benchmarks.tasks import noop
+    from django_cronrunner.bulk import enqueue_many
+    from django_cronrunner.runner import run_due_tasks
+
+    enqueue_many(noop, [(n,) for n in range(tasks)])
+    started = time.perf_counter()
+    summary = run_due_tasks(max_seconds=3600)
+    elapsed = time.perf_counter() - started
+    assert summary.succeeded == tasks, summary
+    return tasks / elapsed
+
+
+def claim_plan(vendor: str) -> str:
+    from django.db import connection
+    from django.utils import timezone
+
+    from django_cronrunner.models import TaskRecord
+
+    if vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE cronrunner_task")
+    due = TaskRecord.objects.filter(backend_name="default").due(timezone.now())[:32]
+    return due.explain()
+
+
+def peak_rss_mb(vendor: str, lock_dir: str, database: dict[str, object]) -> float:
+    """Run one batch in a fresh process and return its peak resident memory."""
+    script = (
+        "import json, resource, sys\n"
+        f"sys.path.insert(0, {str(REPO)!r})\n"
+        "from benchmarks import compare\n"
+        f"compare.DATABASES[{vendor!r}] = json.loads({json.dumps(json.dumps(database))})\n"
+        f"compare.configure({vendor!r}, {lock_dir!r})\n"
+        "from django_cronrunner.runner import run_due_tasks\n"
+        "run_due_tasks(max_seconds=3600)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", script], check=True, capture_output=True, text=True
+    ).stdout
+    return int(output.split()[-1]) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", choices=sorted(DATABASES), default="sqlite")
+    parser.add_argument("--tasks", type=int, default=2000, help="tasks drained per rate")
+    parser.add_argument("--finished", type=int, default=1_000_000)
+    parser.add_argument("--future", type=int, default=100_000)
+    parser.add_argument("--drain-tasks", type=int, default=100_000, help="tasks for memory")
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory() as lock_dir:
+        configure(options.db, lock_dir)
+        from django.core.management import call_command
+        from django.db import connections
+
+        recreate_database(options.db)
+        connections.close_all()
+        call_command("migrate", verbosity=0)
+        database = dict(connections["default"].settings_dict)
+        database = {
+            key: database[key]
+            for key in ("ENGINE", "NAME", "USER", "HOST", "PORT", "OPTIONS")
+            if key in database
+        }
+
+        empty_rss = peak_rss_mb(options.db, lock_dir, database)
+        fill(options.drain_tasks)
+        connections.close_all()
+        drain_rss = peak_rss_mb(options.db, lock_dir, database)
+
+        empty_rate = drain_rate(options.tasks)
+        started = time.perf_counter()
+        fill(options.finished, finished=True)
+        fill(options.future, due_tomorrow=True)
+        filled = time.perf_counter() - started
+        full_rate = drain_rate(options.tasks)
+        plan = claim_plan(options.db)
+
+    print(f"{options.db}, Python {sys.version.split()[0]}")
+    print(
+        f"memory: peak RSS of an empty run {empty_rss:.1f} MB, of a run draining "
+        f"{options.drain_tasks:,} tasks {drain_rss:.1f} MB (+{drain_rss - empty_rss:.1f} MB)"
+    )
+    print(
+        f"backlog: drain {empty_rate:,.0f} tasks/s on an empty table, {full_rate:,.0f} tasks/s "
+        f"with {options.finished:,} finished and {options.future:,} future rows "
+        f"({full_rate / empty_rate:.0%}; filling took {filled:.0f}s)"
+    )
+    print("claim query plan:")
+    print("    " + plan.replace("\n", "\n    "))
+
+
+if __name__ == "__main__":
+    main()
