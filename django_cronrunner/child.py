@@ -27,13 +27,16 @@ def main(argv: list[str]) -> None:
 
     django.setup()
     from django_cronrunner.attempt import Attempt, attempt_task, failure_from
-    from django_cronrunner.isolation import attempt_to_json
+    from django_cronrunner.isolation import READY, attempt_to_json
     from django_cronrunner.models import TaskRecord
     from django_cronrunner.results import resolve_task, stored_arguments
     from django_cronrunner.runner import get_backend
 
     backend = get_backend(alias)
     with os.fdopen(results_fd, "w") as results:
+        # The parent starts a task's timeout only once the child can run it.
+        results.write(READY.decode() + "\n")
+        results.flush()
         for line in sys.stdin:
             try:
                 record = TaskRecord.objects.using(backend.config.database).get(

@@ -20,6 +20,10 @@ from django_cronrunner.models import TaskRecord
 
 TIMED_OUT_PATH = f"{TaskTimedOut.__module__}.{TaskTimedOut.__qualname__}"
 DIED_PATH = f"{TaskProcessDied.__module__}.{TaskProcessDied.__qualname__}"
+# A fresh child imports Django and the project before it says it is ready; on a loaded machine
+# that can take seconds, which must not count against a task's timeout.
+START_SECONDS = 60.0
+READY = b"ready"
 
 
 class Isolation:
@@ -38,6 +42,16 @@ class Isolation:
     def attempt(self, record: TaskRecord, timeout: float) -> Attempt:
         """Run the task of `record` in the child; stop it if it runs past `timeout` seconds."""
         process = self._start()
+        if process is None:
+            code = self.close()
+            return Attempt(
+                failure=TaskFailure(
+                    DIED_PATH,
+                    f"TaskProcessDied: the task's process did not become ready within "
+                    f"{START_SECONDS:g}s (exit status {code}).\n",
+                ),
+                retryable=True,
+            )
         assert process.stdin is not None
         try:
             process.stdin.write(json.dumps({"id": str(record.pk)}).encode() + b"\n")
@@ -86,7 +100,8 @@ class Isolation:
             process.stdin.close()
         return process.wait()
 
-    def _start(self) -> subprocess.Popen[bytes]:
+    def _start(self) -> subprocess.Popen[bytes] | None:
+        """Return a child ready for a task, or None if a new one exited or hung on start-up."""
         if self._process is not None and self._process.poll() is None:
             return self._process
         self.close()
@@ -110,7 +125,12 @@ class Isolation:
         finally:
             os.close(write_end)
         self._results = read_end
-        return self._process
+        try:
+            ready = self._read_line(deadline=time.monotonic() + START_SECONDS)
+        except BaseException:
+            self.close()
+            raise
+        return self._process if ready == READY else None
 
     def _read_line(self, deadline: float) -> bytes | None:
         """Return the child's next line, b"" if it exited, or None when the deadline passed."""

@@ -3,11 +3,15 @@
 import importlib.util
 import os
 import tempfile
+import time
 
 import django
 
 #: Django 5.2 has no django.tasks; the backport provides it (and its built-in backends).
 TASKS_PACKAGE = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"
+
+# The end-to-end tests slow every process's start-up with this (seconds), the child's included.
+time.sleep(float(os.environ.get("CRONRUNNER_TEST_SLOW_START", "0")))
 
 SECRET_KEY = "tests-only"
 USE_TZ = True

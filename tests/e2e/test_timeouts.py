@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from django_cronrunner.models import TaskRecord
-from tests.e2e.conftest import Runner, Starter, wait_for
+from tests.e2e.conftest import Runner, Starter, subprocess_env, wait_for
 from tests.testapp import tasks
 
 DURATION = re.compile(r"task (\S+) \S+ (?:SUCCESSFUL|FAILED[^\n]*?) in ([0-9.]+)s")
@@ -85,6 +85,15 @@ def test_tasks_with_a_timeout_succeed_in_a_child_process(run_command: Runner) ->
     assert exited.status == "FAILED"
     assert exited.errors[-1]["exception_class_path"] == "django_cronrunner.errors.TaskProcessDied"
     assert "exited (status 3)" in exited.errors[-1]["traceback"]
+
+
+def test_a_slow_child_start_up_does_not_count_against_the_timeout(run_command: Runner) -> None:
+    quick = tasks.quick_in_child.enqueue()
+    # Each process, the child included, takes 1.5 s to start: longer than the 1 s timeout.
+    result = run_command("-v", "2", env=subprocess_env(CRONRUNNER_TEST_SLOW_START="1.5"))
+    assert result.returncode == 0, result.stderr
+    record = TaskRecord.objects.get(pk=quick.id)
+    assert record.status == "SUCCESSFUL", record.errors
 
 
 def test_the_child_dies_with_its_run(start_command: Starter, tmp_path: Path) -> None:

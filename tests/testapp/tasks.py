@@ -132,6 +132,12 @@ def wait_on_socket(port: int) -> bytes:
         return connection.recv(1)
 
 
+@task_with_options(timeout=1)
+def quick_in_child() -> int:
+    """Return at once, well within a short timeout; say which process ran the task."""
+    return os.getpid()
+
+
 @task_with_options(timeout=30)
 def double_in_child(number: int) -> dict[str, int]:
     """Return the doubled number and the id of the process that ran the task."""
