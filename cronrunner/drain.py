@@ -11,12 +11,17 @@ from typing import Protocol
 
 from cronrunner.budget import Budget
 from cronrunner.clock import Clock
+from cronrunner.durations import DurationHistory
 from cronrunner.store import BatchSummary, ClaimedTask, Outcome, StopReason, TaskStore
 
 logger = logging.getLogger("cronrunner")
 
 #: How often a polling run looks at its stop flag and budget while it waits.
 _POLL_STEP = 0.25
+
+#: A task that would end this close after the budget still fits: measured durations are no
+#: more exact than this.
+_FIT_TOLERANCE = 0.001
 
 #: A run claims about as many tasks as it expects to start within this many seconds: fast
 #: tasks share a round trip, while a slow task is claimed alone, so a more urgent task
@@ -105,13 +110,18 @@ class Drain:
         self._reserved = 0  # tasks started or about to start; checked against max_tasks
         self._idled = False
         self._halt = threading.Event()  # another thread failed: stop claiming
+        self.history = DurationHistory(store.load_durations)
+        self._started_any = False
+        #: Task paths whose typical duration no longer fits the budget left: the budget only
+        #: shrinks, so they stay out of this run's claims.
+        self._too_long: set[str] = set()
 
     def run(self, executors: Sequence[Executor]) -> None:
         """Drain with one thread per executor and set the summary's stop reason."""
         if not executors:
             raise ValueError("A drain needs at least one executor.")
         if len(executors) == 1:
-            self.summary.stop_reason = self._work(executors[0], self.settings.claim_size)
+            self._finish([self._work(executors[0], self.settings.claim_size)])
             return
         reasons: list[StopReason] = []
         errors: list[BaseException] = []
@@ -140,11 +150,21 @@ class Drain:
             self._halt.set()
         if errors:
             raise errors[0]
+        self._finish(reasons)
+
+    def _finish(self, reasons: list[StopReason]) -> None:
+        """Set the stop reason and store the durations this run measured."""
+        if self._too_long:
+            # Tasks were left because the budget could not fit them.
+            reasons.append(StopReason.BUDGET_SPENT)
         # The run stopped for the most pressing reason any of its threads met.
         precedence = (StopReason.INTERRUPTED, StopReason.BUDGET_SPENT, StopReason.MAX_TASKS)
         self.summary.stop_reason = next(
             (reason for reason in precedence if reason in reasons), StopReason.DRAINED
         )
+        changed = self.history.changed()
+        if changed:
+            self.store.save_durations(changed)
 
     def _work(self, executor: Executor, claim_size: int) -> StopReason:
         unstarted: list[ClaimedTask] = []
@@ -156,7 +176,9 @@ class Drain:
                 if reason is None and not unstarted:
                     limit = self._limit(_paced(claim_size, claimed, claimed_at, self.clock))
                     claimed_at = self.clock.monotonic()
-                    unstarted = list(self.store.claim(self.clock.now(), limit))
+                    with self._lock:
+                        skip_paths = frozenset(self._too_long)
+                    unstarted = list(self.store.claim(self.clock.now(), limit, skip_paths))
                     claimed = len(unstarted)
                     if not unstarted:
                         self._unreserve()
@@ -170,6 +192,13 @@ class Drain:
                 if reason is not None:
                     return reason
                 task = unstarted.pop(0)
+                if not self._fits(task):
+                    # The rest of the claim of the same path cannot fit either.
+                    left = [task, *(t for t in unstarted if t.task_path == task.task_path)]
+                    unstarted = [t for t in unstarted if t.task_path != task.task_path]
+                    self.store.release(left)
+                    self._unreserve()
+                    continue
                 done, ran = ran, None
                 if not self._store(executor, done, task):
                     self._unreserve()
@@ -204,6 +233,33 @@ class Drain:
             return claim_size
         # This task's slot is already reserved.
         return max(1, min(claim_size, max_tasks - self._reserved + 1))
+
+    def _fits(self, task: ClaimedTask) -> bool:
+        """Say whether `task` may start: the first task of a run always may; any other only if
+        its path's typical duration fits the budget left."""
+        with self._lock:
+            if not self._started_any:
+                return True
+        typical = self.history.typical(task.task_path)
+        if typical is None:
+            return True
+        seconds, attempts = typical
+        remaining = self.budget.remaining
+        if seconds <= remaining + _FIT_TOLERANCE:
+            return True
+        with self._lock:
+            if task.task_path in self._too_long:
+                return False
+            self._too_long.add(task.task_path)
+        logger.info(
+            "Tasks of %s are left for a later run: they typically take %.1fs (95th percentile "
+            "of the last %d attempts) and %.1fs of the budget is left.",
+            task.task_path,
+            seconds,
+            attempts,
+            remaining,
+        )
+        return False
 
     def _wait_for_work(self) -> bool:
         """Use an empty queue: do the idle work once, and when polling wait a while; return
@@ -243,9 +299,12 @@ class Drain:
         return started
 
     def _run(self, executor: Executor, task: ClaimedTask) -> _Ran:
+        with self._lock:
+            self._started_any = True
         started = self.clock.monotonic()
         outcome = executor.run(task)
         duration = self.clock.monotonic() - started
+        self.history.add(task.task_path, duration)
         with self._lock:
             self.summary.tasks_run += 1
         return _Ran(task=task, outcome=outcome, duration=duration)

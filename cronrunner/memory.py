@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +40,7 @@ class MemoryDatabase:
 
     tasks: dict[str, MemoryTask] = field(default_factory=dict)
     batches: list[BatchSummary] = field(default_factory=list)
+    durations: dict[str, list[float]] = field(default_factory=dict)
     mutex: threading.Lock = field(default_factory=threading.Lock)
 
     def add(
@@ -105,7 +106,9 @@ class MemoryStore:
                 recovered += 1
         return recovered
 
-    def claim(self, now: datetime, limit: int) -> Sequence[ClaimedTask]:
+    def claim(
+        self, now: datetime, limit: int, skip_paths: frozenset[str] = frozenset()
+    ) -> Sequence[ClaimedTask]:
         with self.db.mutex:
             due = [
                 task
@@ -113,6 +116,7 @@ class MemoryStore:
                 if task.status is Status.READY
                 and task.due_at <= now
                 and (self.queues is None or task.queue_name in self.queues)
+                and task.task_path not in skip_paths
             ]
             due.sort(key=lambda task: (-task.priority, task.due_at))
             claimed = due[:limit]
@@ -192,3 +196,11 @@ class MemoryStore:
     def record_batch(self, summary: BatchSummary) -> None:
         with self.db.mutex:
             self.db.batches.append(summary)
+
+    def load_durations(self) -> Mapping[str, Sequence[float]]:
+        with self.db.mutex:
+            return {path: list(samples) for path, samples in self.db.durations.items()}
+
+    def save_durations(self, durations: Mapping[str, Sequence[float]]) -> None:
+        with self.db.mutex:
+            self.db.durations.update({path: list(samples) for path, samples in durations.items()})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -92,8 +92,11 @@ class TaskStore(Protocol):
     def recover(self, now: datetime) -> int:
         """Put back or fail tasks whose runner died; return how many."""
 
-    def claim(self, now: datetime, limit: int) -> Sequence[ClaimedTask]:
-        """Mark up to `limit` due tasks as this run's, highest priority first, then oldest."""
+    def claim(
+        self, now: datetime, limit: int, skip_paths: frozenset[str] = frozenset()
+    ) -> Sequence[ClaimedTask]:
+        """Mark up to `limit` due tasks as this run's, highest priority first, then oldest;
+        leave the tasks of `skip_paths` in the queue."""
 
     def start(self, task: ClaimedTask, now: datetime) -> bool:
         """Record that an attempt begins; return False if the claim was lost."""
@@ -117,3 +120,9 @@ class TaskStore(Protocol):
 
     def record_batch(self, summary: BatchSummary) -> None:
         """Store the run's summary in the batch log."""
+
+    def load_durations(self) -> Mapping[str, Sequence[float]]:
+        """Return the recent attempt durations of each task path, oldest first."""
+
+    def save_durations(self, durations: Mapping[str, Sequence[float]]) -> None:
+        """Store the recent attempt durations of the given task paths, replacing theirs."""

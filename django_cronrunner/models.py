@@ -216,6 +216,26 @@ class ScheduleState(models.Model):
         return self.name
 
 
+class TaskDuration(models.Model):
+    """How long the recent attempts of one task path took, for budget-aware picking."""
+
+    backend_name = models.CharField(max_length=100)
+    task_path = models.CharField(max_length=255)
+    samples = models.JSONField(default=list, help_text="Seconds, oldest first.")
+
+    class Meta:
+        db_table = "cronrunner_duration"
+        verbose_name = "task duration"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["backend_name", "task_path"], name="cronrunner_duration_unique_path"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.task_path
+
+
 class Dashboard(TaskRecord):
     """The admin dashboard's entry in the admin index; it stores nothing of its own."""
 

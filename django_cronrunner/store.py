@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -14,7 +15,13 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from cronrunner.recovery import recover_orphan
 from cronrunner.store import BatchSummary, ClaimedTask, Outcome, Status, TaskFailure
-from django_cronrunner.models import BatchRun, TaskRecord, TaskRecordQuerySet, as_list
+from django_cronrunner.models import (
+    BatchRun,
+    TaskDuration,
+    TaskRecord,
+    TaskRecordQuerySet,
+    as_list,
+)
 from django_cronrunner.rowsql import RowStatements
 
 T = TypeVar("T")
@@ -79,10 +86,14 @@ class DatabaseTaskStore:
         unsettled = self.tasks.running().filter(pk=record.pk, claimed_by=record.claimed_by)
         return self._write(lambda: unsettled.update(**changes))
 
-    def claim(self, now: datetime, limit: int) -> Sequence[ClaimedTask]:
+    def claim(
+        self, now: datetime, limit: int, skip_paths: frozenset[str] = frozenset()
+    ) -> Sequence[ClaimedTask]:
         if self.queues is not None and not self.queues:
             return []  # no queue at all; the raw PostgreSQL claim cannot compile an empty IN
         due = self.tasks.in_queues(self.queues).due(now)
+        if skip_paths:
+            due = due.exclude(task_path__in=sorted(skip_paths))
         claim_changes = {
             "status": Status.RUNNING,
             "claimed_by": self.worker_id,
@@ -229,6 +240,26 @@ class DatabaseTaskStore:
     def count_due(self, now: datetime) -> int:
         return self._write(self.tasks.in_queues(self.queues).due(now).count)
 
+    def load_durations(self) -> Mapping[str, Sequence[float]]:
+        rows = TaskDuration.objects.using(self.using).filter(backend_name=self.backend_name)
+        loaded = self._write(lambda: list(rows.values_list("task_path", "samples")))
+        return {path: seconds for path, samples in loaded if (seconds := _seconds(samples))}
+
+    def save_durations(self, durations: Mapping[str, Sequence[float]]) -> None:
+        rows = [
+            TaskDuration(backend_name=self.backend_name, task_path=path, samples=list(samples))
+            for path, samples in sorted(durations.items())  # one lock order for every host
+        ]
+        targeted = connections[self.using].features.supports_update_conflicts_with_target
+        self._write(
+            lambda: TaskDuration.objects.using(self.using).bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["backend_name", "task_path"] if targeted else None,
+                update_fields=["samples"],
+            )
+        )
+
     def record_batch(self, summary: BatchSummary) -> None:
         self._write(lambda: self._create_batch_row(summary))
 
@@ -309,3 +340,15 @@ def retry_after_reconnect(
             connection.close()
         time.sleep(delay)
         delay = min(delay * 2, 2.0)
+
+
+def _seconds(samples: object) -> list[float]:
+    """Return the durations a stored row holds, leaving out anything that is not one."""
+    return [
+        float(value)
+        for value in as_list(samples)
+        if isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    ]

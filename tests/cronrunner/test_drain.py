@@ -26,9 +26,11 @@ class CountingStore(MemoryStore):
         self.limits: list[int] = []
         self.calls: list[str] = []
 
-    def claim(self, now: datetime, limit: int) -> Sequence[ClaimedTask]:
+    def claim(
+        self, now: datetime, limit: int, skip_paths: frozenset[str] = frozenset()
+    ) -> Sequence[ClaimedTask]:
         self.limits.append(limit)
-        return super().claim(now, limit)
+        return super().claim(now, limit, skip_paths)
 
     def start(self, task: ClaimedTask, now: datetime) -> bool:
         self.calls.append("start")

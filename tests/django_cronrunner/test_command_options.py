@@ -40,8 +40,11 @@ def run(*args: str) -> str:
 def test_max_seconds_stops_starting_tasks_once_spent(
     lock_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for n in range(4):
-        tasks.add.enqueue(n, n)
+    # Four task paths: none has a duration history that would keep it from starting.
+    tasks.add.enqueue(1, 1)
+    tasks.send_email.enqueue("a@example.com")
+    tasks.report.enqueue("x")
+    tasks.append_line.enqueue("/dev/null", "x")
     clock = FakeClock(datetime.now(UTC))
     monkeypatch.setattr("django_cronrunner.runner.SystemClock", lambda: clock)
 
