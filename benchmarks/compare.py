@@ -1,25 +1,30 @@
 """Benchmark django-cronrunner against django-tasks-db on one database and print the figures.
 
-    python benchmarks/compare.py --db sqlite --tasks 2000
+    python benchmarks/compare.py --db sqlite --tasks 2000 --rounds 3
     python benchmarks/compare.py --db postgresql
     python benchmarks/compare.py --db mariadb
 
 Measures, for each backend: enqueue throughput (one enqueue() call per task, as views make them),
-drain throughput (one in-process batch: run_due_tasks, or db_worker --batch), the cost of a run
-that finds nothing to do (wall time and queries), and peak Python memory while draining. The
-database is created afresh and dropped at the end; django-tasks-db must be installed.
+bulk enqueue throughput (enqueue_many(); django-tasks-db has no such API), drain throughput (one
+in-process batch: run_due_tasks, or db_worker --batch; the median of --rounds), SQL queries per
+drained task, the cost of a run that finds nothing to do (wall time and queries), and peak Python
+memory while draining. The database is created afresh and dropped at the end; django-tasks-db
+must be installed.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import statistics
 import sys
 import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -108,36 +113,100 @@ def peak_memory(action: Callable[[], object]) -> float:
     return peak / 1e6
 
 
-def measure(name: str, backend: str, drain: Callable[[], object], tasks: int) -> dict[str, str]:
+def measure(
+    backend: str,
+    drain: Callable[[], object],
+    options: argparse.Namespace,
+    bulk: Callable[[Any, int], object] | None = None,
+) -> dict[str, float]:
     from django.db import connection
 
     from benchmarks.tasks import noop
 
     bound = noop.using(backend=backend)
-    enqueue = timed(lambda: [bound.enqueue(number) for number in range(tasks)])
-    drained = timed(drain)
+    tasks = options.tasks
+
+    def refill() -> None:
+        for number in range(tasks):
+            bound.enqueue(number)
+
+    enqueue = timed(refill)
+    drain_rates = [tasks / timed(drain)]
+    for _ in range(options.rounds - 1):
+        refill()
+        drain_rates.append(tasks / timed(drain))
+    refill()
+    queries_per_task = queries_during(drain) / tasks
     connection.ensure_connection()
     bound.enqueue(0)
     drain()  # warm: nothing of the next measurement is a first-time cost
     empty_seconds = min(timed(drain) for _ in range(5))
     empty_queries = queries_during(drain)
-    for number in range(tasks):
-        bound.enqueue(number)
+    refill()
     memory = peak_memory(drain)
+    bulk_rate = math.nan
+    if bulk is not None:
+        bulk_rate = options.bulk / timed(lambda: bulk(bound, options.bulk))
+        drain()
     return {
-        "backend": name,
-        "enqueue/s": f"{tasks / enqueue:,.0f}",
-        "drain/s": f"{tasks / drained:,.0f}",
-        "empty run": f"{empty_seconds * 1000:.1f} ms",
-        "empty-run queries": str(empty_queries),
-        "peak MB (drain)": f"{memory:.1f}",
+        "enqueue/s": tasks / enqueue,
+        "enqueue_many/s": bulk_rate,
+        "drain/s": statistics.median(drain_rates),
+        "queries/task": queries_per_task,
+        "empty run ms": empty_seconds * 1000,
+        "empty-run queries": empty_queries,
+        "peak MB (drain)": memory,
     }
+
+
+def enqueue_many_noop(task: Any, count: int) -> object:
+    from django_cronrunner.bulk import enqueue_many
+
+    return enqueue_many(task, [(number,) for number in range(count)])
+
+
+FORMATS = {
+    "enqueue/s": "{:,.0f}",
+    "enqueue_many/s": "{:,.0f}",
+    "drain/s": "{:,.0f}",
+    "queries/task": "{:.2f}",
+    "empty run ms": "{:.1f}",
+    "empty-run queries": "{:d}",
+    "peak MB (drain)": "{:.1f}",
+}
+
+
+def cell(key: str, value: float) -> str:
+    return "n/a" if math.isnan(value) else FORMATS[key].format(value)
+
+
+def ratio(ours: float, theirs: float) -> str:
+    if math.isnan(ours) or math.isnan(theirs) or not theirs:
+        return ""
+    return f"{ours / theirs:.2f}x"
+
+
+def table(rows: dict[str, dict[str, float]]) -> list[str]:
+    """Format one row per backend and a last row with ours divided by theirs."""
+    ours, theirs = rows.values()
+    cells = [
+        ["backend", *FORMATS],
+        *([name, *(cell(key, figures[key]) for key in FORMATS)] for name, figures in rows.items()),
+        ["ratio", *(ratio(ours[key], theirs[key]) for key in FORMATS)],
+    ]
+    widths = [max(len(row[column]) for row in cells) for column in range(len(cells[0]))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in cells
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=sorted(DATABASES), default="sqlite")
-    parser.add_argument("--tasks", type=int, default=2000)
+    parser.add_argument("--tasks", type=int, default=2000, help="tasks per drain")
+    parser.add_argument("--rounds", type=int, default=3, help="drains measured; median shown")
+    parser.add_argument("--bulk", type=int, default=20_000, help="tasks per enqueue_many()")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as lock_dir:
         configure(options.db, lock_dir)
@@ -150,15 +219,14 @@ def main() -> None:
 
         from django_cronrunner.runner import run_due_tasks
 
-        rows = [
-            measure(
-                "django-cronrunner",
+        rows = {
+            "django-cronrunner": measure(
                 "default",
                 lambda: run_due_tasks(max_seconds=3600),
-                options.tasks,
+                options,
+                bulk=enqueue_many_noop,
             ),
-            measure(
-                "django-tasks-db",
+            "django-tasks-db": measure(
                 "tasksdb",
                 lambda: call_command(
                     "db_worker",
@@ -168,15 +236,14 @@ def main() -> None:
                     "tasksdb",
                     verbosity=0,
                 ),
-                options.tasks,
+                options,
             ),
-        ]
-    columns = list(rows[0])
-    widths = {column: max(len(column), *(len(row[column]) for row in rows)) for column in columns}
-    print(f"{options.db}, {options.tasks} tasks, Python {sys.version.split()[0]}")
-    print("  ".join(column.ljust(widths[column]) for column in columns))
-    for row in rows:
-        print("  ".join(row[column].ljust(widths[column]) for column in columns))
+        }
+    print(
+        f"{options.db}, {options.tasks} tasks, median of {options.rounds} drains, "
+        f"Python {sys.version.split()[0]}"
+    )
+    print("\n".join(table(rows)))
 
 
 if __name__ == "__main__":

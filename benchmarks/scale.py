@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,11 @@ def fill(total: int, *, due_tomorrow: bool = False, finished: bool = False) -> N
             )
 
 
+def median_drain_rate(tasks: int, rounds: int = 3) -> float:
+    """Return the median of `rounds` drain rates; the database is noisy, a median less so."""
+    return statistics.median(drain_rate(tasks) for _ in range(rounds))
+
+
 def drain_rate(tasks: int) -> float:
     from benchmarks.tasks import noop
     from django_cronrunner.bulk import enqueue_many
@@ -74,14 +80,17 @@ def claim_plan(vendor: str) -> str:
 def peak_rss_mb(vendor: str, lock_dir: str, database: dict[str, object]) -> float:
     """Run one batch in a fresh process and return its peak resident memory."""
     script = (
-        "import json, resource, sys\n"
+        "import json, sys\n"
         f"sys.path.insert(0, {str(REPO)!r})\n"
         "from benchmarks import compare\n"
         f"compare.DATABASES[{vendor!r}] = json.loads({json.dumps(json.dumps(database))})\n"
         f"compare.configure({vendor!r}, {lock_dir!r})\n"
         "from django_cronrunner.runner import run_due_tasks\n"
         "run_due_tasks(max_seconds=3600)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        # VmHWM, not ru_maxrss: Linux hands a child the peak of the process it was forked
+        # from, so ru_maxrss would report this (large) benchmark process instead.
+        "print(next(line.split()[1] for line in open('/proc/self/status')"
+        " if line.startswith('VmHWM:')))\n"
     )
     output = subprocess.run(
         [sys.executable, "-c", script], check=True, capture_output=True, text=True
@@ -117,12 +126,13 @@ def main() -> None:
         connections.close_all()
         drain_rss = peak_rss_mb(options.db, lock_dir, database)
 
-        empty_rate = drain_rate(options.tasks)
+        drain_rate(200)  # warm up: first-time costs are not part of either rate
+        empty_rate = median_drain_rate(options.tasks)
         started = time.perf_counter()
         fill(options.finished, finished=True)
         fill(options.future, due_tomorrow=True)
         filled = time.perf_counter() - started
-        full_rate = drain_rate(options.tasks)
+        full_rate = median_drain_rate(options.tasks)
         plan = claim_plan(options.db)
 
     print(f"{options.db}, Python {sys.version.split()[0]}")

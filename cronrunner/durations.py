@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
 #: Durations kept per task path: the most recent attempts, whatever run made them.
@@ -28,7 +29,8 @@ class DurationHistory:
     def __init__(self, load: Callable[[], Mapping[str, Sequence[float]]]) -> None:
         self._load = load
         self._stored: Mapping[str, Sequence[float]] | None = None
-        self._new: dict[str, list[float]] = {}
+        # Only the latest samples matter: a long drain must not grow a list per task.
+        self._new: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
     def typical(self, task_path: str) -> tuple[float, int] | None:
@@ -41,7 +43,7 @@ class DurationHistory:
     def add(self, task_path: str, seconds: float) -> None:
         """Remember how long an attempt of `task_path` took in this run."""
         with self._lock:
-            self._new.setdefault(task_path, []).append(seconds)
+            self._new.setdefault(task_path, deque(maxlen=SAMPLES_KEPT)).append(seconds)
 
     def changed(self) -> dict[str, list[float]]:
         """Return the samples to store for every task path this run ran."""
