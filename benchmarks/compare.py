@@ -16,78 +16,19 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import statistics
 import sys
 import tempfile
 import time
 import tracemalloc
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-DATABASES = {
-    "sqlite": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.path.join(tempfile.mkdtemp(), "bench.sqlite3"),
-        # The settings the README recommends for a busy site.
-        "OPTIONS": {
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        },
-    },
-    "postgresql": {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": "cronrunner_bench",
-        "USER": os.environ.get("CRONRUNNER_PG_USER", "postgres"),
-        "HOST": os.environ.get("CRONRUNNER_PG_HOST", "127.0.0.1"),
-        "PORT": os.environ.get("CRONRUNNER_PG_PORT", "5432"),
-    },
-    "mariadb": {
-        "ENGINE": "django.db.backends.mysql",
-        "NAME": "cronrunner_bench",
-        "USER": os.environ.get("CRONRUNNER_MYSQL_USER", "root"),
-        "HOST": os.environ.get("CRONRUNNER_MYSQL_HOST", "127.0.0.1"),
-        "PORT": os.environ.get("CRONRUNNER_MYSQL_PORT", "3306"),
-        "OPTIONS": {"charset": "utf8mb4"},
-    },
-}
-
-
-def configure(vendor: str, lock_dir: str) -> None:
-    import django
-    from django.conf import settings
-
-    settings.configure(
-        DEBUG=False,
-        USE_TZ=True,
-        SECRET_KEY="benchmark",
-        INSTALLED_APPS=["django_cronrunner", "django_tasks_db", "benchmarks"],
-        DATABASES={"default": DATABASES[vendor]},
-        TASKS={
-            "default": {
-                "BACKEND": "django_cronrunner.backend.CronRunnerBackend",
-                "OPTIONS": {"lock_file": os.path.join(lock_dir, "bench.lock")},
-            },
-            "tasksdb": {"BACKEND": "django_tasks_db.DatabaseBackend"},
-        },
-        LOGGING_CONFIG=None,
-    )
-    django.setup()
-
-
-def recreate_database(vendor: str) -> None:
-    from django.db import connection
-
-    if vendor == "sqlite":
-        return
-    with connection._nodb_cursor() as cursor:  # type: ignore[attr-defined]
-        cursor.execute("DROP DATABASE IF EXISTS cronrunner_bench")
-        cursor.execute("CREATE DATABASE cronrunner_bench")
+from benchmarks.common import argument_parser, fresh_database, python_version
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -100,6 +41,8 @@ def queries_during(action: Callable[[], object]) -> int:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    # Django keeps the last 9,000 queries only; a drain makes more than that.
+    connection.queries_log = deque(maxlen=10_000_000)
     with CaptureQueriesContext(connection) as captured:
         action()
     return len(captured.captured_queries)
@@ -202,20 +145,14 @@ def table(rows: dict[str, dict[str, float]]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=sorted(DATABASES), default="sqlite")
+    parser = argument_parser(__doc__)
     parser.add_argument("--tasks", type=int, default=2000, help="tasks per drain")
     parser.add_argument("--rounds", type=int, default=3, help="drains measured; median shown")
     parser.add_argument("--bulk", type=int, default=20_000, help="tasks per enqueue_many()")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as lock_dir:
-        configure(options.db, lock_dir)
+        fresh_database(options.db, lock_dir)
         from django.core.management import call_command
-        from django.db import connections
-
-        recreate_database(options.db)
-        connections.close_all()
-        call_command("migrate", verbosity=0)
 
         from django_cronrunner.runner import run_due_tasks
 
@@ -241,7 +178,7 @@ def main() -> None:
         }
     print(
         f"{options.db}, {options.tasks} tasks, median of {options.rounds} drains, "
-        f"Python {sys.version.split()[0]}"
+        f"{python_version()}"
     )
     print("\n".join(table(rows)))
 

@@ -9,42 +9,30 @@ The database is created afresh and dropped at the end.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.compare import DATABASES, configure, recreate_database  # noqa: E402
+from benchmarks.common import argument_parser, fresh_database, python_version
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=sorted(DATABASES), default="sqlite")
+    parser = argument_parser(__doc__)
     parser.add_argument("--tasks", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=0.1)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2, 4, 8])
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as lock_dir:
-        configure(options.db, lock_dir)
-        from django.core.management import call_command
-        from django.db import connections
-
-        recreate_database(options.db)
-        connections.close_all()
-        call_command("migrate", verbosity=0)
+        fresh_database(options.db, lock_dir)
 
         from benchmarks.tasks import wait
         from django_cronrunner.bulk import enqueue_many
         from django_cronrunner.runner import run_due_tasks
 
-        print(
-            f"{options.db}, {options.tasks} tasks of {options.seconds}s each, "
-            f"Python {sys.version.split()[0]}"
-        )
+        print(f"{options.db}, {options.tasks} tasks of {options.seconds}s each, {python_version()}")
         first = None
         for threads in options.threads:
             enqueue_many(wait, [(options.seconds,)] * options.tasks)

@@ -11,8 +11,6 @@ Memory: peak RSS of a separate `run_due_tasks` process that finds nothing, and o
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -21,10 +19,14 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.compare import DATABASES, configure, recreate_database  # noqa: E402
+from benchmarks.common import (
+    argument_parser,
+    child_prelude,
+    fresh_database,
+    python_version,
+)
 
 CHUNK = 50_000
 
@@ -77,14 +79,9 @@ def claim_plan(vendor: str) -> str:
     return due.explain()
 
 
-def peak_rss_mb(vendor: str, lock_dir: str, database: dict[str, object]) -> float:
+def peak_rss_mb(vendor: str, lock_dir: str) -> float:
     """Run one batch in a fresh process and return its peak resident memory."""
-    script = (
-        "import json, sys\n"
-        f"sys.path.insert(0, {str(REPO)!r})\n"
-        "from benchmarks import compare\n"
-        f"compare.DATABASES[{vendor!r}] = json.loads({json.dumps(json.dumps(database))})\n"
-        f"compare.configure({vendor!r}, {lock_dir!r})\n"
+    script = child_prelude(vendor, lock_dir) + (
         "from django_cronrunner.runner import run_due_tasks\n"
         "run_due_tasks(max_seconds=3600)\n"
         # VmHWM, not ru_maxrss: Linux hands a child the peak of the process it was forked
@@ -99,32 +96,20 @@ def peak_rss_mb(vendor: str, lock_dir: str, database: dict[str, object]) -> floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=sorted(DATABASES), default="sqlite")
+    parser = argument_parser(__doc__)
     parser.add_argument("--tasks", type=int, default=2000, help="tasks drained per rate")
     parser.add_argument("--finished", type=int, default=1_000_000)
     parser.add_argument("--future", type=int, default=100_000)
     parser.add_argument("--drain-tasks", type=int, default=100_000, help="tasks for memory")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as lock_dir:
-        configure(options.db, lock_dir)
-        from django.core.management import call_command
+        fresh_database(options.db, lock_dir)
         from django.db import connections
 
-        recreate_database(options.db)
-        connections.close_all()
-        call_command("migrate", verbosity=0)
-        database = dict(connections["default"].settings_dict)
-        database = {
-            key: database[key]
-            for key in ("ENGINE", "NAME", "USER", "HOST", "PORT", "OPTIONS")
-            if key in database
-        }
-
-        empty_rss = peak_rss_mb(options.db, lock_dir, database)
+        empty_rss = peak_rss_mb(options.db, lock_dir)
         fill(options.drain_tasks)
         connections.close_all()
-        drain_rss = peak_rss_mb(options.db, lock_dir, database)
+        drain_rss = peak_rss_mb(options.db, lock_dir)
 
         drain_rate(200)  # warm up: first-time costs are not part of either rate
         empty_rate = median_drain_rate(options.tasks)
@@ -135,7 +120,7 @@ def main() -> None:
         full_rate = median_drain_rate(options.tasks)
         plan = claim_plan(options.db)
 
-    print(f"{options.db}, Python {sys.version.split()[0]}")
+    print(f"{options.db}, {python_version()}")
     print(
         f"memory: peak RSS of an empty run {empty_rss:.1f} MB, of a run draining "
         f"{options.drain_tasks:,} tasks {drain_rss:.1f} MB (+{drain_rss - empty_rss:.1f} MB)"
