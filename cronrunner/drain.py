@@ -251,7 +251,8 @@ class Drain:
             if task.task_path in self._too_long:
                 return False
             self._too_long.add(task.task_path)
-        logger.info(
+        # A warning: an operator should hear that the budget is too short for this task.
+        logger.warning(
             "Tasks of %s are left for a later run: they typically take %.1fs (95th percentile "
             "of the last %d attempts) and %.1fs of the budget is left.",
             task.task_path,
