@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -12,6 +11,7 @@ from django.apps import apps
 from django.core import checks
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
+from django.db.models.base import ModelState
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -75,8 +75,7 @@ class CronRunnerBackend(BaseTaskBackend):
                 continue
             # The other calls differ only in id and arguments: copying the first row is far
             # cheaper than building a model instance, and the shared values are prepared once.
-            record = copy.copy(records[0])
-            record.id = uuid.uuid4()
+            record = _sibling(records[0])
             record.args, record.kwargs = stored_json(args, kwargs)
             records.append(record)
         if len(records) == 1:
@@ -169,6 +168,17 @@ class CronRunnerBackend(BaseTaskBackend):
             for name, error in parse_schedules(self)[1].items()
         )
         return messages
+
+
+def _sibling(record: TaskRecord) -> TaskRecord:
+    """Return an unsaved copy of `record` with a new id; copy.copy() of a model is five times
+    slower (it pickles the instance's state)."""
+    sibling = TaskRecord.__new__(TaskRecord)
+    sibling.__dict__.update(record.__dict__)
+    sibling._state = ModelState()
+    sibling._state.db = record._state.db
+    sibling.id = uuid.uuid4()
+    return sibling
 
 
 def stored_json(args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
