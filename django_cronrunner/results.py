@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-import json
+import math
 from typing import TYPE_CHECKING, Any
 
 from django.utils.module_loading import import_string
@@ -49,30 +49,27 @@ def to_json(value: Any, what: str) -> Any:
         # Python's json writes NaN and Infinity, which no database's JSON type accepts, and
         # PostgreSQL refuses NUL characters: refused here, a bad value stays the task's problem
         # instead of becoming a failed write that stops the batch.
-        _refuse_nan_and_infinity(normalized)
-        if _has_nul(normalized):
-            raise ValueError("it contains a NUL character")
+        _refuse_unstorable(normalized)
     except (TypeError, ValueError, RecursionError) as e:
         raise NotJSONError(f"The task's {what} cannot be stored as JSON: {e}") from e
     return normalized
 
 
-def _refuse_nan_and_infinity(value: Any) -> None:
-    try:
-        json.dumps(value, allow_nan=False)
-    except ValueError as e:
-        # Python's own message differs between versions; ours names the problem plainly.
-        raise ValueError("it contains NaN or Infinity, which JSON cannot hold") from e
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
+def _refuse_unstorable(value: Any) -> None:
+    """Raise ValueError for NaN, an infinity or a NUL character anywhere in `value`."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("it contains NaN or Infinity, which JSON cannot hold")
+    elif isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("it contains a NUL character")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_unstorable(key)
+            _refuse_unstorable(item)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_unstorable(item)
 
 
 def stored_arguments(record: TaskRecord) -> tuple[list[Any], dict[str, Any]]:
