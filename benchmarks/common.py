@@ -47,8 +47,19 @@ def argument_parser(doc: str | None) -> argparse.ArgumentParser:
     return parser
 
 
-def configure(vendor: str, lock_dir: str) -> None:
-    """Set Django up with both backends on `vendor`'s benchmark database."""
+#: The apps of a typical project: what `django-admin startproject` lists.
+CONTRIB_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+]
+
+
+def configure(vendor: str, lock_dir: str, *, contrib: bool = False) -> None:
+    """Set Django up with both backends on `vendor`'s benchmark database, and with Django's
+    contrib apps if asked."""
     import django
     from django.conf import settings
 
@@ -56,7 +67,12 @@ def configure(vendor: str, lock_dir: str) -> None:
         DEBUG=False,
         USE_TZ=True,
         SECRET_KEY="benchmark",
-        INSTALLED_APPS=["django_cronrunner", "django_tasks_db", "benchmarks"],
+        INSTALLED_APPS=[
+            *(CONTRIB_APPS if contrib else []),
+            "django_cronrunner",
+            "django_tasks_db",
+            "benchmarks",
+        ],
         DATABASES={"default": DATABASES[vendor]},
         TASKS={
             "default": {
@@ -70,9 +86,9 @@ def configure(vendor: str, lock_dir: str) -> None:
     django.setup()
 
 
-def fresh_database(vendor: str, lock_dir: str) -> None:
+def fresh_database(vendor: str, lock_dir: str, *, contrib: bool = False) -> None:
     """Configure Django, create the benchmark database afresh and migrate it."""
-    configure(vendor, lock_dir)
+    configure(vendor, lock_dir, contrib=contrib)
     from django.core.management import call_command
     from django.db import connection, connections
 
@@ -84,7 +100,7 @@ def fresh_database(vendor: str, lock_dir: str) -> None:
     call_command("migrate", verbosity=0)
 
 
-def child_prelude(vendor: str, lock_dir: str) -> str:
+def child_prelude(vendor: str, lock_dir: str, *, contrib: bool = False) -> str:
     """Return Python source that sets Django up, in a fresh interpreter, on this process's
     benchmark database."""
     database = json.dumps(DATABASES[vendor])
@@ -93,7 +109,7 @@ def child_prelude(vendor: str, lock_dir: str) -> str:
         f"sys.path.insert(0, {str(REPO)!r})\n"
         "from benchmarks import common\n"
         f"common.DATABASES[{vendor!r}] = json.loads({database!r})\n"
-        f"common.configure({vendor!r}, {lock_dir!r})\n"
+        f"common.configure({vendor!r}, {lock_dir!r}, contrib={contrib!r})\n"
     )
 
 

@@ -43,10 +43,15 @@ def wall_time(script: str) -> float:
 def main() -> None:
     parser = argument_parser(__doc__)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument(
+        "--contrib",
+        action="store_true",
+        help="add the contrib apps a new project starts with (admin, auth, sessions, ...)",
+    )
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as lock_dir:
-        fresh_database(options.db, lock_dir)
-        setup = child_prelude(options.db, lock_dir)
+        fresh_database(options.db, lock_dir, contrib=options.contrib)
+        setup = child_prelude(options.db, lock_dir, contrib=options.contrib)
         # Installed from a wheel, the project is byte-compiled; from a checkout it is compiled
         # on first import, unless PYTHONDONTWRITEBYTECODE is set: then it is every time.
         for package in PACKAGES:
@@ -61,7 +66,8 @@ def main() -> None:
         # Every timed run did run: each left its batch log row.
         assert BatchRun.objects.count() == options.rounds + 1, BatchRun.objects.count()
     bare_median, empty_median = statistics.median(bare), statistics.median(empty)
-    print(f"{options.db}, {options.rounds} rounds, {python_version()}")
+    apps = "with Django's contrib apps" if options.contrib else "three apps"
+    print(f"{options.db}, {apps}, {options.rounds} rounds, {python_version()}")
     print(f"bare django.setup():        {bare_median * 1000:.0f} ms (median)")
     print(f"run_due_tasks, empty queue: {empty_median * 1000:.0f} ms (median)")
     print(f"ratio: {empty_median / bare_median:.2f}x")
