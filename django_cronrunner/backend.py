@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
@@ -22,6 +21,7 @@ from django_cronrunner.compat import (
     TaskResultDoesNotExist,
     task_enqueued,
 )
+from django_cronrunner.ids import new_task_id
 from django_cronrunner.models import TaskRecord
 from django_cronrunner.options import BackendOptions
 from django_cronrunner.results import to_json, to_task_result
@@ -177,7 +177,7 @@ def _sibling(record: TaskRecord) -> TaskRecord:
     sibling.__dict__.update(record.__dict__)
     sibling._state = ModelState()
     sibling._state.db = record._state.db
-    sibling.id = uuid.uuid4()
+    sibling.id = new_task_id()
     return sibling
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -12,6 +11,7 @@ from django.db.models import Q
 
 from cronrunner.store import Status, StopReason
 from django_cronrunner.errors import TaskCancelled
+from django_cronrunner.ids import new_task_id
 
 STATUS_CHOICES = [(status.value, status.value.title()) for status in Status]
 STOP_REASON_CHOICES = [(reason.value, reason.value.capitalize()) for reason in StopReason]
@@ -94,7 +94,7 @@ class TaskRecordQuerySet(models.QuerySet["TaskRecord"]):
 class TaskRecord(models.Model):
     """One enqueued task and, once it ran, its outcome."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=new_task_id, editable=False)
     backend_name = models.CharField(max_length=100)
     task_path = models.CharField(max_length=255)
     queue_name = models.CharField(max_length=100, default="default")
