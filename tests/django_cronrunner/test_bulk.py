@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -26,6 +27,14 @@ def test_many_calls_are_stored_in_order_and_run() -> None:
     assert {record.args[0] for record in stored.values()} == set(range(300))
     assert run_due_tasks(max_seconds=60).succeeded == 300
     assert tasks.add.get_result(results[7].id).return_value == 14
+
+
+def test_awkward_text_survives_the_bulk_path_unchanged() -> None:
+    # COPY's text format escapes tabs, newlines and backslashes; JSON escapes quotes.
+    awkward = ["tab\there", "line\nbreak", "back\\slash \\N", 'quote " it', "é ✓ 🙂", ""]
+    results = enqueue_many(tasks.send_email, [(text,) for text in awkward])
+    stored = TaskRecord.objects.in_bulk([result.id for result in results])
+    assert [stored[uuid.UUID(result.id)].args for result in results] == [[text] for text in awkward]
 
 
 def test_keyword_arguments_alone_or_paired_with_positional_ones() -> None:
