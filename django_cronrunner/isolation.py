@@ -47,8 +47,8 @@ class Isolation:
             return Attempt(
                 failure=TaskFailure(
                     DIED_PATH,
-                    f"TaskProcessDied: the task's process did not become ready within "
-                    f"{START_SECONDS:g}s (exit status {code}).\n",
+                    "TaskProcessDied: the task's process exited, or was not ready within "
+                    f"{START_SECONDS:g}s of starting (exit status {code}).\n",
                 ),
                 retryable=True,
             )
