@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import sys
 import tempfile
 import time
 
@@ -12,6 +13,9 @@ TASKS_PACKAGE = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"
 
 # The end-to-end tests slow every process's start-up with this (seconds), the child's included.
 time.sleep(float(os.environ.get("CRONRUNNER_TEST_SLOW_START", "0")))
+# ... and make the child process of timed tasks exit as it starts.
+if os.environ.get("CRONRUNNER_TEST_CHILD_EXITS") and sys.argv[0].endswith("child.py"):
+    raise SystemExit(3)
 
 SECRET_KEY = "tests-only"
 USE_TZ = True

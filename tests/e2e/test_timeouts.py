@@ -96,6 +96,22 @@ def test_a_slow_child_start_up_does_not_count_against_the_timeout(run_command: R
     assert record.status == "SUCCESSFUL", record.errors
 
 
+def test_a_child_that_exits_on_start_up_fails_the_attempt(run_command: Runner) -> None:
+    quick = tasks.quick_in_child.enqueue()
+    after = tasks.add.enqueue(1, 1)
+    result = run_command("-v", "2", env=subprocess_env(CRONRUNNER_TEST_CHILD_EXITS="1"))
+    assert result.returncode == 0, result.stderr
+    record = TaskRecord.objects.get(pk=quick.id)
+    assert record.status == "FAILED"
+    assert record.errors[-1]["exception_class_path"] == "django_cronrunner.errors.TaskProcessDied"
+    assert (
+        "exited, or was not ready within 60s of starting (exit status 3)"
+        in (record.errors[-1]["traceback"])
+    )
+    # The run itself went on.
+    assert TaskRecord.objects.get(pk=after.id).return_value == 2
+
+
 def test_the_child_dies_with_its_run(start_command: Starter, tmp_path: Path) -> None:
     pid_file = tmp_path / "nap.pid"
     tasks.nap.enqueue(str(pid_file), 60)
