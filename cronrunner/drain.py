@@ -109,6 +109,9 @@ class Drain:
         self._lock = threading.Lock()
         self._reserved = 0  # tasks started or about to start; checked against max_tasks
         self._idled = False
+        self._working = 0  # threads not yet done: claiming, running, or waiting on the others
+        # Notified when a thread claimed, finished a task or left: news for a waiting thread.
+        self._progress = threading.Condition(self._lock)
         self._halt = threading.Event()  # another thread failed: stop claiming
         self.history = DurationHistory(store.load_durations)
         self._started_any = False
@@ -120,6 +123,7 @@ class Drain:
         """Drain with one thread per executor and set the summary's stop reason."""
         if not executors:
             raise ValueError("A drain needs at least one executor.")
+        self._working = len(executors)
         if len(executors) == 1:
             self._finish([self._work(executors[0], self.settings.claim_size)])
             return
@@ -170,6 +174,7 @@ class Drain:
         unstarted: list[ClaimedTask] = []
         ran: _Ran | None = None
         claimed_at, claimed = 0.0, 0
+        counted = True  # this thread is in self._working
         try:
             while True:
                 reason = self._reserve()
@@ -180,6 +185,8 @@ class Drain:
                         skip_paths = frozenset(self._too_long)
                     unstarted = list(self.store.claim(self.clock.now(), limit, skip_paths))
                     claimed = len(unstarted)
+                    with self._progress:
+                        self._progress.notify_all()
                     if not unstarted:
                         self._unreserve()
                         if ran is not None:
@@ -188,6 +195,7 @@ class Drain:
                             self._store(executor, last, None)
                         if self._wait_for_work():
                             continue
+                        counted = False  # the wait took this thread out of the count
                         reason = StopReason.DRAINED
                 if reason is not None:
                     return reason
@@ -205,6 +213,10 @@ class Drain:
                     continue
                 ran = self._run(executor, task)
         finally:
+            if counted:
+                with self._progress:
+                    self._working -= 1
+                    self._progress.notify_all()
             if ran is not None:
                 self._store(executor, ran, None)
             if unstarted:
@@ -271,7 +283,7 @@ class Drain:
             self.idle()
         poll = self.settings.poll_seconds
         if poll is None:
-            return False
+            return self._wait_for_siblings()
         waited = 0.0
         while waited < poll and not (self.stop.requested or self._halt.is_set()):
             step = min(_POLL_STEP, poll - waited, self.budget.remaining)
@@ -280,6 +292,20 @@ class Drain:
             self.clock.sleep(step)
             waited += step
         return True
+
+    def _wait_for_siblings(self) -> bool:
+        """While another thread still claims or runs tasks, wait for its news and return True
+        to look again: its claim may have held locks on due rows that ours skipped (MariaDB
+        locks every row its claim reads). Return False, leaving the count, once none works."""
+        with self._progress:
+            self._working -= 1
+            if self._working == 0 or self._halt.is_set() or self.stop.requested:
+                self._progress.notify_all()
+                return False
+            # A bounded wait: a task enqueued meanwhile is found too.
+            self._progress.wait(timeout=_POLL_STEP)
+            self._working += 1
+            return True
 
     def _store(self, executor: Executor, ran: _Ran | None, task: ClaimedTask | None) -> bool:
         """Store the outcome of `ran` and begin `task`'s attempt, in one commit when there are
@@ -306,8 +332,9 @@ class Drain:
         outcome = executor.run(task)
         duration = self.clock.monotonic() - started
         self.history.add(task.task_path, duration)
-        with self._lock:
+        with self._progress:
             self.summary.tasks_run += 1
+            self._progress.notify_all()
         return _Ran(task=task, outcome=outcome, duration=duration)
 
     def _settle(self, executor: Executor, ran: _Ran, recorded: bool) -> None:

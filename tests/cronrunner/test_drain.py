@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -181,6 +182,41 @@ def test_threads_run_tasks_at_the_same_time_in_priority_order(tmp_path: Path) ->
     assert sorted(started[:3]) == sorted(urgent)
     assert sorted(started[3:]) == sorted(rest)
     assert all(executor.log for executor in executors)
+
+
+class HidingStore(MemoryStore):
+    """Claims that hide every due row from other claims while they run, as MariaDB's
+    SELECT ... FOR UPDATE SKIP LOCKED does when its plan reads the whole table."""
+
+    def __init__(self, db: MemoryDatabase) -> None:
+        super().__init__(db, worker_id="w", lock_key="k")
+        self.claiming = threading.Lock()
+        self.hidden = 0
+
+    def claim(
+        self, now: datetime, limit: int, skip_paths: frozenset[str] = frozenset()
+    ) -> Sequence[ClaimedTask]:
+        if not self.claiming.acquire(blocking=False):
+            self.hidden += 1
+            return []
+        try:
+            time.sleep(0.02)  # the claim's transaction holds its locks a while
+            return super().claim(now, limit, skip_paths)
+        finally:
+            self.claiming.release()
+
+
+def test_a_thread_whose_claim_found_rows_locked_waits_for_the_others(tmp_path: Path) -> None:
+    db, clock = MemoryDatabase(), FakeClock(START)
+    for _ in range(6):
+        db.add("meet", START)
+    barrier, started = threading.Barrier(3), []
+    executors = [RendezvousExecutor(clock, barrier, started) for _ in range(3)]
+    store = HidingStore(db)
+    summary = run(store, clock, tmp_path, executors)
+    # Threads that found every row locked looked again instead of ending: three ran at once.
+    assert store.hidden > 0
+    assert (summary.succeeded, summary.failed, summary.stop_reason) == (6, 0, StopReason.DRAINED)
 
 
 def test_threads_stop_at_max_tasks_exactly(tmp_path: Path) -> None:
