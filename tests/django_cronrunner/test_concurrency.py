@@ -37,9 +37,15 @@ def test_concurrency_keeps_priority_order() -> None:
     low = [tasks.add.using(priority=-10).enqueue(n, 0) for n in range(4)]
     high = [tasks.add.using(priority=10).enqueue(n, 0) for n in range(4)]
     run("--concurrency", "2")
+    high_ids = {result.id for result in high}
     started = sorted(TaskRecord.objects.all(), key=lambda record: record.last_attempted_at)
-    assert {str(record.pk) for record in started[:4]} == {result.id for result in high}
-    assert {str(record.pk) for record in started[4:]} == {result.id for result in low}
+    is_high = [str(record.pk) in high_ids for record in started]
+    assert sorted(str(record.pk) for record in started) == sorted([*high_ids, *(r.id for r in low)])
+    # Two threads claiming at the same moment take the two best tasks left, and either may commit
+    # first: a low task can start just before the last high one, never before two of them.
+    for position, high_task in enumerate(is_high):
+        if not high_task:
+            assert sum(is_high[position:]) <= 1, [record.priority for record in started]
 
 
 def test_poll_starts_a_task_enqueued_while_the_run_waits(monkeypatch: pytest.MonkeyPatch) -> None:
