@@ -160,7 +160,7 @@ def peak_rss_mb(vendor: str, lock_dir: str) -> float:
 
 def main() -> None:
     parser = argument_parser(__doc__)
-    parser.add_argument("--tasks", type=int, default=2000, help="tasks drained per rate")
+    parser.add_argument("--tasks", type=int, default=6000, help="tasks drained per rate")
     parser.add_argument("--finished", type=int, default=1_000_000)
     parser.add_argument("--future", type=int, default=100_000)
     parser.add_argument("--drain-tasks", type=int, default=100_000, help="tasks for memory")
