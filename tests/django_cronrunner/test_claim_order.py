@@ -47,6 +47,24 @@ def test_tasks_deferred_to_the_same_time_run_in_enqueue_order(tmp_path: Path) ->
     assert log.read_text().splitlines() == [f"line {n}" for n in range(8)]
 
 
+def drop_sqlite_statistics() -> None:
+    # ANALYZE's table outlives the rows a test leaves behind. A connection keeps what it read
+    # of it until told to read it again.
+    if connection.vendor != "sqlite":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS sqlite_stat1")
+        cursor.execute("ANALYZE sqlite_schema")
+
+
+@pytest.fixture
+def without_statistics() -> Iterator[None]:
+    drop_sqlite_statistics()
+    yield
+    drop_sqlite_statistics()
+
+
+@pytest.mark.usefixtures("without_statistics")
 def test_the_claim_reads_the_claim_index_in_order_without_sorting() -> None:
     TaskRecord.objects.bulk_create(
         TaskRecord(
@@ -94,21 +112,6 @@ def plans_of_recovery_and_claim(expected: int) -> list[str]:
             cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
             plans.append(" / ".join(row[3] for row in cursor.fetchall()))
     return plans
-
-
-def drop_sqlite_statistics() -> None:
-    # ANALYZE's table outlives the rows a test leaves behind. A connection keeps what it read
-    # of it until told to read it again.
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS sqlite_stat1")
-        cursor.execute("ANALYZE sqlite_schema")
-
-
-@pytest.fixture
-def without_statistics() -> Iterator[None]:
-    drop_sqlite_statistics()
-    yield
-    drop_sqlite_statistics()
 
 
 @pytest.mark.skipif(
