@@ -60,8 +60,9 @@ class TaskRecordQuerySet(models.QuerySet["TaskRecord"]):
 
     def due(self, now: datetime) -> TaskRecordQuerySet:
         """Ready tasks whose time has come, in the order they are claimed."""
-        # enqueued_at breaks ties (tasks deferred to one instant), which the random UUID keys
-        # cannot: without it, MariaDB and PostgreSQL return ties in arbitrary order.
+        # enqueued_at breaks ties (tasks deferred to one instant), which the ids cannot: ids
+        # made in one millisecond differ only in random bits. Without it, MariaDB and
+        # PostgreSQL return ties in arbitrary order.
         return self.ready().filter(due_at__lte=now).order_by(*CLAIM_ORDER)
 
     def running(self) -> TaskRecordQuerySet:
