@@ -11,6 +11,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
+#: The database the PostgreSQL and MariaDB benchmarks create and drop; name your own when
+#: several people benchmark on one server.
+BENCH_NAME = os.environ.get("CRONRUNNER_BENCH_NAME", "cronrunner_bench")
+
 DATABASES = {
     "sqlite": {
         "ENGINE": "django.db.backends.sqlite3",
@@ -24,14 +28,14 @@ DATABASES = {
     },
     "postgresql": {
         "ENGINE": "django.db.backends.postgresql",
-        "NAME": "cronrunner_bench",
+        "NAME": BENCH_NAME,
         "USER": os.environ.get("CRONRUNNER_PG_USER", "postgres"),
         "HOST": os.environ.get("CRONRUNNER_PG_HOST", "127.0.0.1"),
         "PORT": os.environ.get("CRONRUNNER_PG_PORT", "5432"),
     },
     "mariadb": {
         "ENGINE": "django.db.backends.mysql",
-        "NAME": "cronrunner_bench",
+        "NAME": BENCH_NAME,
         "USER": os.environ.get("CRONRUNNER_MYSQL_USER", "root"),
         "HOST": os.environ.get("CRONRUNNER_MYSQL_HOST", "127.0.0.1"),
         "PORT": os.environ.get("CRONRUNNER_MYSQL_PORT", "3306"),
@@ -94,8 +98,8 @@ def fresh_database(vendor: str, lock_dir: str, *, contrib: bool = False) -> None
 
     if vendor != "sqlite":
         with connection._nodb_cursor() as cursor:
-            cursor.execute("DROP DATABASE IF EXISTS cronrunner_bench")
-            cursor.execute("CREATE DATABASE cronrunner_bench")
+            cursor.execute(f"DROP DATABASE IF EXISTS {BENCH_NAME}")
+            cursor.execute(f"CREATE DATABASE {BENCH_NAME}")
         connections.close_all()
     call_command("migrate", verbosity=0)
 

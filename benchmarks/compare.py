@@ -154,7 +154,7 @@ def main() -> None:
         fresh_database(options.db, lock_dir)
         from django.core.management import call_command
 
-        from django_cronrunner.runner import run_due_tasks
+        from django_cronrunner.run.runner import run_due_tasks
 
         rows = {
             "django-cronrunner": measure(

@@ -30,7 +30,7 @@ def main() -> None:
 
         from benchmarks.tasks import wait
         from django_cronrunner.bulk import enqueue_many
-        from django_cronrunner.runner import run_due_tasks
+        from django_cronrunner.run.runner import run_due_tasks
 
         print(f"{options.db}, {options.tasks} tasks of {options.seconds}s each, {python_version()}")
         first = None

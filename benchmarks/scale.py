@@ -77,7 +77,7 @@ def median_drain_rate(tasks: int, rounds: int = 3) -> float:
 def drain_rate(tasks: int) -> float:
     from benchmarks.tasks import noop
     from django_cronrunner.bulk import enqueue_many
-    from django_cronrunner.runner import run_due_tasks
+    from django_cronrunner.run.runner import run_due_tasks
 
     enqueue_many(noop, [(n,) for n in range(tasks)])
     started = time.perf_counter()
@@ -145,7 +145,7 @@ def claim_plan() -> str:
 def peak_rss_mb(vendor: str, lock_dir: str) -> float:
     """Run one batch in a fresh process and return its peak resident memory."""
     script = child_prelude(vendor, lock_dir) + (
-        "from django_cronrunner.runner import run_due_tasks\n"
+        "from django_cronrunner.run.runner import run_due_tasks\n"
         "run_due_tasks(max_seconds=3600)\n"
         # VmHWM, not ru_maxrss: Linux hands a child the peak of the process it was forked
         # from, so ru_maxrss would report this (large) benchmark process instead.

@@ -70,6 +70,10 @@ class DrainSettings:
     #: When set, an empty queue is looked at again every this many seconds until the budget
     #: is spent, instead of ending the run.
     poll_seconds: float | None = None
+    #: The first task starts whatever its typical duration, so that a budget shorter than a
+    #: task still makes progress. Off where a task that outlasts the budget is killed (a web
+    #: request's timeout): it would be started, and killed, call after call.
+    first_task_always_starts: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +121,7 @@ class Drain:
         self._started_any = False
         #: Task paths whose typical duration no longer fits the budget left: the budget only
         #: shrinks, so they stay out of this run's claims.
-        self._too_long: set[str] = set()
+        self._too_long: dict[str, float] = {}
 
     def run(self, executors: Sequence[Executor]) -> None:
         """Drain with one thread per executor and set the summary's stop reason."""
@@ -161,6 +165,7 @@ class Drain:
         if self._too_long:
             # Tasks were left because the budget could not fit them.
             reasons.append(StopReason.BUDGET_SPENT)
+            self.summary.too_long = dict(self._too_long)
         # The run stopped for the most pressing reason any of its threads met.
         precedence = (StopReason.INTERRUPTED, StopReason.BUDGET_SPENT, StopReason.MAX_TASKS)
         self.summary.stop_reason = next(
@@ -193,6 +198,12 @@ class Drain:
                             # Never sit on a result while waiting for work.
                             last, ran = ran, None
                             self._store(executor, last, None)
+                            retry_at = last.outcome.retry_at
+                            if retry_at is not None and retry_at <= self.clock.now():
+                                # Its retry is due already: it runs in this run, budget allowing.
+                                continue
+                            if last.task.limited:
+                                continue  # its slot is free now: a task the claim left may fit
                         if self._wait_for_work():
                             continue
                         counted = False  # the wait took this thread out of the count
@@ -204,7 +215,7 @@ class Drain:
                     # The rest of the claim of the same path cannot fit either.
                     left = [task, *(t for t in unstarted if t.task_path == task.task_path)]
                     unstarted = [t for t in unstarted if t.task_path != task.task_path]
-                    self.store.release(left)
+                    self.store.release(left, self.clock.now())
                     self._unreserve()
                     continue
                 done, ran = ran, None
@@ -220,7 +231,7 @@ class Drain:
             if ran is not None:
                 self._store(executor, ran, None)
             if unstarted:
-                self.store.release(unstarted)
+                self.store.release(unstarted, self.clock.now())
 
     def _reserve(self) -> StopReason | None:
         """Take a slot for one more task, or say why no task may start."""
@@ -247,10 +258,10 @@ class Drain:
         return max(1, min(claim_size, max_tasks - self._reserved + 1))
 
     def _fits(self, task: ClaimedTask) -> bool:
-        """Say whether `task` may start: the first task of a run always may; any other only if
-        its path's typical duration fits the budget left."""
+        """Say whether `task` may start: the first task of a run always may (unless the settings
+        say otherwise); any other only if its path's typical duration fits the budget left."""
         with self._lock:
-            if not self._started_any:
+            if not self._started_any and self.settings.first_task_always_starts:
                 return True
         typical = self.history.typical(task.task_path)
         if typical is None:
@@ -262,7 +273,7 @@ class Drain:
         with self._lock:
             if task.task_path in self._too_long:
                 return False
-            self._too_long.add(task.task_path)
+            self._too_long[task.task_path] = seconds
         # A warning: an operator should hear that the budget is too short for this task.
         logger.warning(
             "Tasks of %s are left for a later run: they typically take %.1fs (95th percentile "
@@ -321,8 +332,6 @@ class Drain:
             started = self.store.start(task, now)
         if ran is not None:
             self._settle(executor, ran, recorded)
-        if task is not None and not started:
-            logger.warning("Task %s was taken over by another run before it started.", task.id)
         return started
 
     def _run(self, executor: Executor, task: ClaimedTask) -> _Ran:

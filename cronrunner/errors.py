@@ -12,6 +12,12 @@ class LockHeld(CronRunnerError):
 class LockFileError(CronRunnerError):
     """The lock file cannot be created or opened."""
 
+    def __init__(self, message: str, remedy: str = "") -> None:
+        super().__init__(message)
+        #: What would fix it short of choosing another lock file ("Create the directory"),
+        #: or "" when only another lock file would.
+        self.remedy = remedy
+
 
 class StorageUnavailable(CronRunnerError):
     """The task store cannot be reached."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Mapping, Sequence
@@ -11,6 +12,8 @@ from typing import Any
 
 from cronrunner.recovery import recover_orphan
 from cronrunner.store import BatchSummary, ClaimedTask, Outcome, Status, TaskFailure
+
+logger = logging.getLogger("cronrunner")
 
 
 @dataclass
@@ -32,6 +35,16 @@ class MemoryTask:
     return_value: Any = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    #: When the run in claimed_by claimed it: with claimed_by, it names the claim.
+    claimed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryClaim:
+    """What a ClaimedTask of the memory store holds: the task, and when this claim took it."""
+
+    task: MemoryTask
+    claimed_at: datetime
 
 
 @dataclass
@@ -102,7 +115,7 @@ class MemoryStore:
                 else:
                     task.status = Status.FAILED
                     task.finished_at = now
-                task.claimed_by = task.claim_lock = task.lease_expires_at = None
+                task.claimed_by = task.claimed_at = task.claim_lock = task.lease_expires_at = None
                 recovered += 1
         return recovered
 
@@ -123,31 +136,41 @@ class MemoryStore:
             for task in claimed:
                 task.status = Status.RUNNING
                 task.claimed_by = self.worker_id
+                task.claimed_at = now
                 task.claim_lock = self.lock_key
                 task.lease_expires_at = now + self.lease
         return [
-            ClaimedTask(task.id, task.task_path, task.priority, task.queue_name, record=task)
+            ClaimedTask(
+                task.id, task.task_path, task.priority, task.queue_name, MemoryClaim(task, now)
+            )
             for task in claimed
         ]
 
-    def _held(self, task_id: str) -> MemoryTask | None:
-        task = self.db.tasks.get(task_id)
-        if task is None or task.status is not Status.RUNNING or task.claimed_by != self.worker_id:
+    def _held(self, claimed: ClaimedTask) -> MemoryTask | None:
+        """Return the task of `claimed` while this run holds it under that claim."""
+        claim: MemoryClaim = claimed.record
+        task = claim.task
+        if (
+            task.status is not Status.RUNNING
+            or task.claimed_by != self.worker_id
+            or task.claimed_at != claim.claimed_at
+        ):
             return None
         return task
 
     def start(self, task: ClaimedTask, now: datetime) -> bool:
         with self.db.mutex:
-            held = self._held(task.id)
+            held = self._held(task)
             if held is None:
+                logger.warning("Task %s was taken over by another run before it started.", task.id)
                 return False
             held.worker_ids.append(self.worker_id)
             held.started_at = held.started_at or now
-            return True
+        return True
 
     def finish(self, task: ClaimedTask, outcome: Outcome, now: datetime) -> bool:
         with self.db.mutex:
-            held = self._held(task.id)
+            held = self._held(task)
             if held is None:
                 return False
             if outcome.failure is None:
@@ -162,7 +185,7 @@ class MemoryStore:
                 held.status = Status.FAILED
                 held.errors.append(outcome.failure)
                 held.finished_at = now
-            held.claimed_by = held.claim_lock = held.lease_expires_at = None
+            held.claimed_by = held.claimed_at = held.claim_lock = held.lease_expires_at = None
             return True
 
     def finish_then_start(
@@ -170,13 +193,15 @@ class MemoryStore:
     ) -> tuple[bool, bool]:
         return self.finish(task, outcome, now), self.start(next_task, now)
 
-    def release(self, tasks: Sequence[ClaimedTask]) -> None:
+    def release(self, tasks: Sequence[ClaimedTask], now: datetime) -> None:
         with self.db.mutex:
             for task in tasks:
-                held = self._held(task.id)
+                held = self._held(task)
                 if held is not None:
                     held.status = Status.READY
-                    held.claimed_by = held.claim_lock = held.lease_expires_at = None
+                    held.claimed_by = held.claimed_at = held.claim_lock = held.lease_expires_at = (
+                        None
+                    )
 
     def renew_leases(self, now: datetime) -> None:
         with self.db.mutex:

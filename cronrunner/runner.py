@@ -7,6 +7,7 @@ import os
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from cronrunner.budget import Budget
 from cronrunner.clock import Clock
@@ -30,6 +31,21 @@ class RunSettings:
     queues: frozenset[str] | None = None
     #: Keep looking for newly due tasks every this many seconds until the budget is spent.
     poll_seconds: float | None = None
+    #: See DrainSettings: off, a task whose typical duration exceeds the budget never starts.
+    first_task_always_starts: bool = True
+
+
+class BatchHooks(Protocol):
+    """Watch a batch from outside: monitors, metrics. A hook must never raise."""
+
+    def batch_started(self, summary: BatchSummary) -> None:
+        """Called once the lock is taken, before any work."""
+
+    def task_finished(self, report: TaskReport) -> None:
+        """Called after each task's outcome is recorded, on the thread that ran it."""
+
+    def batch_finished(self, summary: BatchSummary) -> None:
+        """Called once the batch log row is stored, whether the batch ended well or not."""
 
 
 def run_batch(
@@ -45,9 +61,11 @@ def run_batch(
     before_drain: Callable[[], int] | None = None,
     idle: Callable[[], None] | None = None,
     thread_cleanup: Callable[[], None] | None = None,
+    hooks: BatchHooks | None = None,
 ) -> BatchSummary:
     """Run one batch, one thread per executor, and return its summary, which is also stored
-    in the batch log; `idle` runs once, the first time no task is due."""
+    in the batch log; `idle` runs once, the first time no task is due. `hooks` see every
+    batch that took the lock, and none that found it held."""
     summary = BatchSummary(
         worker_id=worker_id,
         host=socket.gethostname(),
@@ -65,7 +83,11 @@ def run_batch(
         summary.error = str(e)
         _close(store, summary, clock, budget)
         return summary
+    if hooks is not None:
+        report = _both(report, hooks.task_finished)
     try:
+        if hooks is not None:
+            hooks.batch_started(summary)
         summary.recovered = store.recover(clock.now())
         if before_drain is not None:
             summary.scheduled = before_drain()
@@ -79,7 +101,11 @@ def run_batch(
                 budget,
                 clock,
                 summary,
-                DrainSettings(claim_size=settings.claim_size, poll_seconds=settings.poll_seconds),
+                DrainSettings(
+                    claim_size=settings.claim_size,
+                    poll_seconds=settings.poll_seconds,
+                    first_task_always_starts=settings.first_task_always_starts,
+                ),
                 stop=stop,
                 report=report,
                 idle=idle,
@@ -94,11 +120,28 @@ def run_batch(
         )
         summary.error = f"{type(e).__name__}: {e}"
         _close_after_error(store, summary, clock, budget)
+        if hooks is not None:
+            hooks.batch_finished(summary)
         raise
     finally:
         lock.release()
     _close(store, summary, clock, budget)
+    if hooks is not None:
+        hooks.batch_finished(summary)
     return summary
+
+
+def _both(
+    first: Callable[[TaskReport], None] | None, second: Callable[[TaskReport], None]
+) -> Callable[[TaskReport], None]:
+    if first is None:
+        return second
+
+    def both(report: TaskReport) -> None:
+        first(report)
+        second(report)
+
+    return both
 
 
 def _close(store: TaskStore, summary: BatchSummary, clock: Clock, budget: Budget) -> None:
@@ -114,7 +157,9 @@ def _close_after_error(
     try:
         _close(store, summary, clock, budget)
     except Exception:
-        logger.warning("Could not store the batch log record of a failed run.", exc_info=True)
+        # Not a warning: the run's own error, which the caller reports, says what is wrong
+        # (a read-only or unreachable database refuses this write too).
+        logger.debug("Could not store the batch log record of a failed run.", exc_info=True)
 
 
 def describe_batch(summary: BatchSummary) -> str:

@@ -158,15 +158,20 @@ class CronSchedule:
 
     def _gap_end(self, low: datetime, high: datetime) -> datetime:
         """Return the instant the clock jumps forward, found between two bracketing instants."""
-        after_offset = high.astimezone(self.zone).utcoffset()
-        while high - low > timedelta(seconds=1):
-            middle = low + (high - low) / 2
-            middle = middle.replace(microsecond=0)
-            if middle.astimezone(self.zone).utcoffset() == after_offset:
-                high = middle
-            else:
-                low = middle
-        return high
+        return offset_change(self.zone, low, high)
+
+
+def offset_change(zone: ZoneInfo, low: datetime, high: datetime) -> datetime:
+    """Return the first instant, to the second, in (low, high] with high's UTC offset in zone."""
+    after_offset = high.astimezone(zone).utcoffset()
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        middle = middle.replace(microsecond=0)
+        if middle.astimezone(zone).utcoffset() == after_offset:
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def due_slots(

@@ -15,9 +15,14 @@ logger = logging.getLogger("cronrunner")
 SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
+class StopNow(KeyboardInterrupt):
+    """The second shutdown signal: stop the run at once. Only this KeyboardInterrupt stops a
+    run; one that a task raises itself is that task's failure."""
+
+
 class GracefulShutdown:
     """While active, turn the first shutdown signal into a stop request and the second into
-    KeyboardInterrupt, so a stopping run finishes its task and hands the rest back."""
+    StopNow, so a stopping run finishes its task and hands the rest back."""
 
     def __init__(self, stop: StopFlag, signals: tuple[signal.Signals, ...] = SHUTDOWN_SIGNALS):
         self.stop = stop
@@ -28,7 +33,7 @@ class GracefulShutdown:
         name = signal.Signals(signum).name
         if self.stop.requested:
             logger.warning("Second %s: stopping now; the next run recovers the task.", name)
-            raise KeyboardInterrupt(name)
+            raise StopNow(name)
         logger.warning("%s: finishing the task in progress, then stopping.", name)
         self.stop.request()
 

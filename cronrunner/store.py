@@ -18,6 +18,9 @@ class ClaimedTask:
     priority: int
     queue_name: str
     record: Any = field(default=None, compare=False, repr=False)
+    #: It holds one of the few slots of a concurrency limit: storing its outcome frees the
+    #: slot for a due task that a claim had to leave.
+    limited: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,9 @@ class BatchSummary:
     backlog: int = 0
     stop_reason: StopReason = StopReason.DRAINED
     error: str = ""
+    #: Task paths left in the queue because their typical duration (the value, in seconds)
+    #: did not fit the budget left.
+    too_long: dict[str, float] = field(default_factory=dict)
 
 
 class TaskStore(Protocol):
@@ -99,17 +105,19 @@ class TaskStore(Protocol):
         leave the tasks of `skip_paths` in the queue."""
 
     def start(self, task: ClaimedTask, now: datetime) -> bool:
-        """Record that an attempt begins; return False if the claim was lost."""
+        """Record that an attempt begins; return False, having logged why, if it may not: the
+        claim was lost, or a stop was requested since the claim."""
 
     def finish(self, task: ClaimedTask, outcome: Outcome, now: datetime) -> bool:
-        """Record the attempt's outcome; return False if the claim was lost."""
+        """Record the attempt's outcome; return False if the attempt no longer holds the task
+        (its claim was lost, even to a later claim of this same run)."""
 
     def finish_then_start(
         self, task: ClaimedTask, outcome: Outcome, next_task: ClaimedTask, now: datetime
     ) -> tuple[bool, bool]:
-        """Record one outcome and begin the next attempt in one commit; say which claim held."""
+        """Record one outcome and begin the next attempt in one commit; say which held."""
 
-    def release(self, tasks: Sequence[ClaimedTask]) -> None:
+    def release(self, tasks: Sequence[ClaimedTask], now: datetime) -> None:
         """Hand claimed tasks that never started back to the queue."""
 
     def renew_leases(self, now: datetime) -> None:

@@ -11,7 +11,6 @@ from django.core import checks
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.db.models.base import ModelState
-from django.utils import timezone
 from django.utils.functional import cached_property
 
 from cronrunner.errors import InvalidTaskSettings
@@ -19,18 +18,28 @@ from django_cronrunner.compat import (
     BaseTaskBackend,
     InvalidTask,
     TaskResultDoesNotExist,
+    task_backends,
     task_enqueued,
 )
+from django_cronrunner.errors import BackendMismatch
 from django_cronrunner.ids import new_task_id
 from django_cronrunner.models import TaskRecord
 from django_cronrunner.options import BackendOptions
-from django_cronrunner.results import to_json, to_task_result
-from django_cronrunner.rowsql import RowStatements
-from django_cronrunner.task import CronRunnerTask, check_timeout, retry_policy
+from django_cronrunner.storage.database_clock import database_now
+from django_cronrunner.storage.limits import concurrency_of
+from django_cronrunner.storage.results import to_json, to_task_result
+from django_cronrunner.storage.rowsql import RowStatements
+from django_cronrunner.storage.uniqueness import insert_unique, unique_key_of
+from django_cronrunner.task import (
+    CronRunnerTask,
+    check_task_options,
+    check_timeout,
+    retry_policy,
+)
 
 if TYPE_CHECKING:
     from django_cronrunner.compat import Task, TaskResult
-    from django_cronrunner.results import AnyResult, AnyTask
+    from django_cronrunner.storage.results import AnyResult, AnyTask
 
 
 P = ParamSpec("P")
@@ -65,10 +74,18 @@ class CronRunnerBackend(BaseTaskBackend):
         self, task: Task[P, R], calls: Iterable[tuple[Sequence[Any], Mapping[str, Any]]]
     ) -> list[TaskResult[P, R]]:
         """Store one row per (args, kwargs) call of `task`, all or none, in the caller's
-        transaction; return their READY results in order."""
+        transaction; return their READY results in order.
+
+        A call of a unique task whose equal call is pending stores nothing: its result is the
+        pending one's (and task_enqueued is not sent for it).
+        """
         self.validate_task(task)
-        now = timezone.now()
+        # Due now by the database's clock, which every host's runs compare against.
+        now = database_now(self.config.database)
         records: list[TaskRecord] = []
+        keyed = isinstance(task, CronRunnerTask) and (
+            task.unique or task.unique_key is not None or task.concurrency_limit is not None
+        )
         for args, kwargs in calls:
             if not records:
                 records.append(self.new_record(task, args, kwargs, now))
@@ -77,15 +94,27 @@ class CronRunnerBackend(BaseTaskBackend):
             # cheaper than building a model instance, and the shared values are prepared once.
             record = _sibling(records[0])
             record.args, record.kwargs = stored_json(args, kwargs)
+            if keyed:
+                _set_keys(record, task)
             records.append(record)
-        if len(records) == 1:
+        if not records:
+            return []
+        if any(record.unique_key is not None for record in records):
+            with transaction.atomic(using=self.config.database):
+                placed = insert_unique(self.config.database, records, self.rows.insert)
+        elif len(records) == 1:
             self.rows.insert(records)
-        elif records:
+            placed = [(records[0], True)]
+        else:
             with transaction.atomic(using=self.config.database):
                 self.rows.insert(records)
-        results = [cast("TaskResult[P, R]", to_task_result(record, task)) for record in records]
-        for result in results:
-            task_enqueued.send(type(self), task_result=result)
+            placed = [(record, True) for record in records]
+        results = []
+        for record, new in placed:
+            result = cast("TaskResult[P, R]", to_task_result(record, task if new else None))
+            if new:
+                task_enqueued.send(type(self), task_result=result)
+            results.append(result)
         return results
 
     def validate_task(self, task: AnyTask) -> None:
@@ -96,6 +125,7 @@ class CronRunnerBackend(BaseTaskBackend):
         try:
             retry_policy(task, self.config.retry)
             check_timeout(task.timeout, "timeout")
+            check_task_options(task)
         except InvalidTaskSettings as e:
             raise InvalidTask(str(e)) from e
         for error_class in task.no_retry_on:
@@ -124,7 +154,9 @@ class CronRunnerBackend(BaseTaskBackend):
             "enqueued_at": now,
             "max_attempts": retry_policy(task, self.config.retry).max_attempts,
         }
-        return TaskRecord(**(defaults | fields))
+        record = TaskRecord(**(defaults | fields))
+        _set_keys(record, task)
+        return record
 
     def get_result(self, result_id: str) -> AnyResult:
         """Read a result by id from any process."""
@@ -156,17 +188,6 @@ class CronRunnerBackend(BaseTaskBackend):
                     id="django_cronrunner.E002",
                 )
             )
-        # Imported here because scheduling imports this module.
-        from django_cronrunner.scheduling import parse_schedules
-
-        messages.extend(
-            checks.Error(
-                str(error),
-                obj=f"TASKS[{self.alias!r}] schedule {name!r}",
-                id="django_cronrunner.E010",
-            )
-            for name, error in parse_schedules(self)[1].items()
-        )
         return messages
 
 
@@ -181,6 +202,26 @@ def _sibling(record: TaskRecord) -> TaskRecord:
     return sibling
 
 
+def _set_keys(record: TaskRecord, task: AnyTask) -> None:
+    """Fill the row's unique and concurrency keys from its stored arguments; key callables
+    see the arguments as stored (JSON), so equal calls always get equal keys."""
+    record.unique_key = unique_key_of(task, record.args, record.kwargs)
+    record.concurrency_key, record.concurrency_limit = concurrency_of(
+        task, record.args, record.kwargs
+    )
+
+
 def stored_json(args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[Any, Any]:
     """Return a call's arguments as the row stores them, or raise NotJSONError."""
     return to_json(list(args), "arguments"), to_json(dict(kwargs), "keyword arguments")
+
+
+def get_backend(alias: str) -> CronRunnerBackend:
+    """Return the CronRunnerBackend configured as `alias`."""
+    backend = task_backends[alias]
+    if not isinstance(backend, CronRunnerBackend):
+        raise BackendMismatch(
+            f"TASKS[{alias!r}] uses {type(backend).__name__}, not CronRunnerBackend; "
+            "run_due_tasks only runs tasks stored by CronRunnerBackend."
+        )
+    return backend

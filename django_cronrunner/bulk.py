@@ -9,7 +9,7 @@ from django_cronrunner.backend import CronRunnerBackend
 from django_cronrunner.compat import InvalidTask
 
 if TYPE_CHECKING:
-    from django_cronrunner.results import AnyResult, AnyTask
+    from django_cronrunner.storage.results import AnyResult, AnyTask
 
 
 def enqueue_many(

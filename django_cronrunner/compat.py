@@ -9,6 +9,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 #: True when the tasks framework is Django's own; False when it is the backport.
 NATIVE_TASKS = django.VERSION >= (6, 0)
+#: The logger the framework writes a line to for each task it starts and finishes.
+TASKS_LOGGER = "django.tasks" if NATIVE_TASKS else "django_tasks"
 
 # Type checkers see Django's names; the backport mirrors them under older names.
 if TYPE_CHECKING or NATIVE_TASKS:
@@ -52,6 +54,7 @@ else:
 
 __all__ = [
     "NATIVE_TASKS",
+    "TASKS_LOGGER",
     "BaseTaskBackend",
     "InvalidTask",
     "InvalidTaskBackend",

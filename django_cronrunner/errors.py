@@ -27,13 +27,30 @@ class ReceiverArgumentError(CronRunnerError, TypeError):
     """A signal argument cannot travel to a background receiver, or be rebuilt for it."""
 
 
-class TaskTimedOut(CronRunnerError):
-    """A task ran longer than its timeout and was stopped."""
+class TaskTimeout(CronRunnerError, TimeoutError):
+    """A task ran longer than its timeout and was stopped (Django's proposed name)."""
+
+
+#: The name this error had before Django proposed TaskTimeout; both name one class.
+TaskTimedOut = TaskTimeout
 
 
 class TaskProcessDied(CronRunnerError):
     """The child process running a task exited before reporting how the task ended."""
 
 
+class TaskFailedInChild(CronRunnerError):
+    """A task failed in its child process; the message holds the traceback it had there."""
+
+
 class TaskCancelled(CronRunnerError):
-    """A ready task was cancelled (in the admin) before it ran."""
+    """A task was cancelled: before it ran, or stopped while it ran at the request of
+    django_cronrunner.control.cancel()."""
+
+
+class UniqueKeyError(CronRunnerError):
+    """A unique task's key cannot be computed, or could not be taken."""
+
+
+class ConcurrencyKeyError(CronRunnerError):
+    """A task's concurrency key cannot be computed."""

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 
 from cronrunner.store import Status, StopReason
+from django_cronrunner.constraints import UniqueWhenSet
 from django_cronrunner.errors import TaskCancelled
 from django_cronrunner.ids import new_task_id
 
@@ -90,7 +91,9 @@ class TaskRecordQuerySet(models.QuerySet["TaskRecord"]):
 
     def retry_failed(self, now: datetime) -> int:
         """Queue failed tasks again, due now, keeping their error history; return how many."""
-        return self.failed().update(status=Status.READY, due_at=now, finished_at=None)
+        return self.failed().update(
+            status=Status.READY, due_at=now, finished_at=None, cancel_requested_at=None
+        )
 
     def run_now(self, now: datetime) -> int:
         """Make deferred ready tasks due now; return how many."""
@@ -99,18 +102,33 @@ class TaskRecordQuerySet(models.QuerySet["TaskRecord"]):
     def cancel_ready(self, now: datetime, reason: str) -> int:
         """Fail ready tasks with a TaskCancelled error saying `reason`; return how many."""
         cancelled = 0
-        for pk, errors in self.ready().values_list("pk", "errors"):
+        for pk, errors, attempted_at in self.ready().values_list(
+            "pk", "errors", "last_attempted_at"
+        ):
             entry = {
                 "exception_class_path": CANCELLED_PATH,
                 "traceback": f"TaskCancelled: {reason}\n",
                 "recorded_at": now.isoformat(),
             }
+            # Only as read: a task that ran meanwhile (and failed into a retry) has an error
+            # more, which this list would drop; it is left alone and not counted.
             cancelled += (
                 self.model.objects.using(self.db)
-                .filter(pk=pk, status=Status.READY)
-                .update(status=Status.FAILED, finished_at=now, errors=[*as_list(errors), entry])
+                .filter(pk=pk, status=Status.READY, last_attempted_at=attempted_at)
+                .update(
+                    status=Status.FAILED,
+                    finished_at=now,
+                    errors=[*as_list(errors), entry],
+                    unique_key=None,
+                )
             )
         return cancelled
+
+    def request_stop(self, now: datetime) -> int:
+        """Ask running tasks to stop; return how many had not been asked yet."""
+        return (
+            self.running().filter(cancel_requested_at__isnull=True).update(cancel_requested_at=now)
+        )
 
     def deletable(self) -> TaskRecordQuerySet:
         """Rows that may be deleted: all but those a run is working on."""
@@ -141,10 +159,32 @@ class TaskRecord(models.Model):
         default=1, help_text="Attempts allowed, from the task's retry policy when it was enqueued."
     )
     claimed_by = models.CharField(max_length=64, null=True, blank=True)
+    claimed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the run in claimed_by claimed it: with claimed_by, it names the claim "
+        "that every write of the run checks.",
+    )
     claim_lock = models.CharField(max_length=64, null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     schedule_name = models.CharField(max_length=200, null=True, blank=True)
     scheduled_for = models.DateTimeField(null=True, blank=True)
+    unique_key = models.CharField(
+        max_length=80,
+        null=True,
+        blank=True,
+        help_text="Set while an equal enqueue must not store a second row (unique tasks).",
+    )
+    concurrency_key = models.CharField(max_length=255, null=True, blank=True)
+    concurrency_limit = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="At most this many tasks of the key run at once."
+    )
+    concurrency_slot = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The slot of its key this task holds while it runs."
+    )
+    cancel_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a stop was asked of the running task."
+    )
 
     objects = TaskRecordQuerySet.as_manager()
 
@@ -166,6 +206,20 @@ class TaskRecord(models.Model):
             models.UniqueConstraint(
                 fields=["schedule_name", "scheduled_for", "backend_name"],
                 name="cronrunner_task_schedule_slot",
+            ),
+            # The same idea as the slot above, for keys that only matter for a while: the
+            # column is set while the rule applies and cleared in the UPDATE that ends it,
+            # so the database refuses a second pending task (or a slot past the limit)
+            # however many processes race for it.
+            UniqueWhenSet(
+                fields=["unique_key", "backend_name"],
+                condition=Q(unique_key__isnull=False),
+                name="cronrunner_task_unique_key",
+            ),
+            UniqueWhenSet(
+                fields=["concurrency_key", "concurrency_slot", "backend_name"],
+                condition=Q(concurrency_slot__isnull=False),
+                name="cronrunner_task_concurrency_slot",
             ),
             models.CheckConstraint(
                 condition=Q(status__in=[status.value for status in Status]),

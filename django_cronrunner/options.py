@@ -16,7 +16,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from cronrunner.errors import InvalidTaskSettings, LockFileError
 from cronrunner.retry import RetryPolicy
-from django_cronrunner.retention import Retention
+from django_cronrunner.monitoring_options import Monitoring, parse_monitoring
+from django_cronrunner.storage.retention import Retention
 from django_cronrunner.task import check_timeout
 
 KNOWN_OPTIONS = {
@@ -28,6 +29,7 @@ KNOWN_OPTIONS = {
     "retention",
     "retry",
     "timeout",
+    "monitoring",
 }
 
 #: Bounds of OPTIONS['lease_seconds']; a run renews its leases every quarter lease.
@@ -48,6 +50,7 @@ class BackendOptions:
     retention: Retention = field(default_factory=Retention)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: float | None = None
+    monitoring: Monitoring = field(default_factory=Monitoring)
 
     @classmethod
     def parse(cls, alias: str, options: dict[str, Any]) -> BackendOptions:
@@ -91,6 +94,7 @@ class BackendOptions:
             retention=Retention.parse(alias, options.get("retention", {})),
             retry=parse_retry(alias, options.get("retry", {})),
             timeout=parse_timeout(alias, options.get("timeout")),
+            monitoring=parse_monitoring(alias, options.get("monitoring", {})),
             database=database,
             lock_file=os.fspath(lock_file) if lock_file is not None else None,
             lease_seconds=float(lease),
@@ -125,8 +129,8 @@ def private_directory() -> Path:
     # Another user could have created the name first in a shared /tmp: never trust theirs.
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
         raise LockFileError(
-            f"{directory} is not a directory owned by this user and closed to others; "
-            "set OPTIONS['lock_file'] or pass --lock-file."
+            f"{directory}, where lock files go by default, is not a directory owned by this "
+            "user and closed to others."
         )
     return directory
 

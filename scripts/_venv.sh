@@ -37,6 +37,13 @@ install_project() {
         echo "==> creating .venv with $("$python" --version)"
         "$python" -m venv "$VENV"
     fi
+    # The plain project is in every spec with extras: an up-to-date install of one will do.
+    if [ "$spec" = "." ]; then
+        local other
+        for other in "$VENV"/.installed-*; do
+            [ -f "$other" ] && [ ! "$REPO_ROOT/pyproject.toml" -nt "$other" ] && stamp="$other"
+        done
+    fi
     # Reinstall only when pyproject.toml changed since the last install of this spec.
     if [ ! -f "$stamp" ] || [ "$REPO_ROOT/pyproject.toml" -nt "$stamp" ]; then
         echo "==> installing $spec into .venv"

@@ -11,7 +11,13 @@ cd "$REPO_ROOT/example"
 rm -rf var
 mkdir -p var
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Bold headings in a terminal only: a pipe or a file gets plain text, without escape codes.
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+    BOLD=$'\033[1m' PLAIN=$'\033[0m'
+else
+    BOLD='' PLAIN=''
+fi
+step() { printf '\n%s==> %s%s\n' "$BOLD" "$*" "$PLAIN"; }
 
 step "python manage.py migrate"
 "$PY" manage.py migrate --verbosity 0

@@ -26,22 +26,43 @@ ensure_mysql_headers() {
     fi
     if is_root && command -v apt-get > /dev/null 2>&1; then
         echo "==> installing pkg-config and libmariadb-dev (needed to build mysqlclient)"
-        apt-get update -qq > /dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pkg-config libmariadb-dev > /dev/null
+        apt_install pkg-config libmariadb-dev
         return 0
     fi
     return 1
 }
 
-# The dashboard's browser test drives Debian's Chromium; CI installs it, elsewhere it is skipped.
-ensure_browser() {
-    [ -x /usr/bin/chromedriver ] && [ -x /usr/bin/chromium ] && return 0
-    required && is_root && command -v apt-get > /dev/null 2>&1 || return 0
-    echo "==> installing chromium and chromium-driver (the dashboard's browser test)"
-    apt-get update -qq > /dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver > /dev/null
+# The field tests use the real thing, from Debian: CI installs what is missing (as root);
+# elsewhere each such test skips itself when its tool is absent.
+APT_UPDATED=false
+apt_install() {  # package...
+    if [ "$APT_UPDATED" = false ]; then
+        apt-get -o DPkg::Lock::Timeout=600 update -qq > /dev/null
+        APT_UPDATED=true
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@" > /dev/null
 }
-ensure_browser
+ensure_tools() {  # purpose, shell test that is true when they are there, package...
+    local purpose="$1" present="$2"
+    shift 2
+    bash -c "$present" > /dev/null 2>&1 && return 0
+    required && is_root && command -v apt-get > /dev/null 2>&1 || return 0
+    echo "==> installing $* ($purpose)"
+    apt_install "$@"
+}
+ensure_tools "the admin's browser test" "[ -x /usr/bin/chromedriver ] && [ -x /usr/bin/chromium ]" \
+    chromium chromium-driver
+# axe-core, the browser test's accessibility check, comes from the npm registry through npm.
+ensure_tools "the admin's accessibility check" "command -v npm" npm
+ensure_tools "the HTTP trigger's field test" "command -v curl" curl
+# A private cron daemon in a mount namespace of its own (unshare), and logrotate for contrib/.
+ensure_tools "the real-cron and contrib tests" \
+    "[ -x /usr/sbin/cron ] && [ -x /usr/sbin/logrotate ] && command -v unshare" \
+    cron logrotate util-linux
+
+# Hosts whose clocks disagree (libfaketime), a real PgBouncer, and network namespaces (ip netns).
+ensure_tools "the fleet field tests" "command -v faketime && command -v pgbouncer && command -v ip" \
+    faketime libfaketime pgbouncer iproute2
 
 MYSQL_DRIVER=true
 if ! ensure_mysql_headers; then
@@ -53,9 +74,9 @@ if ! ensure_mysql_headers; then
     MYSQL_DRIVER=false
 fi
 if [ "$MYSQL_DRIVER" = true ]; then
-    install_project ".[test,postgresql,mysql]"
+    install_project ".[test,postgresql,mysql,docs]"
 else
-    install_project ".[test,postgresql]"
+    install_project ".[test,postgresql,docs]"
 fi
 PY="$VENV/bin/python"
 
@@ -115,7 +136,11 @@ run_step() {  # label, command...
 run_step "ruff check" "$PY" -m ruff check .
 run_step "ruff format --check" "$PY" -m ruff format --check .
 run_step "mypy" "$PY" -m mypy
-run_step "pytest on SQLite" env CRONRUNNER_TEST_DB=sqlite "$PY" -m pytest tests "$@"
+run_step "import layers (lint-imports)" "$VENV/bin/lint-imports" --no-cache
+# Tests that restart a database server run alone at the end: beside the other steps they would
+# cut off every connection those have to the server.
+MAIN_TESTS="not field and not server_restart"
+run_step "pytest on SQLite" env CRONRUNNER_TEST_DB=sqlite "$PY" -m pytest tests -m "$MAIN_TESTS" "$@"
 
 # The rest runs side by side (two cores, and suites that mostly wait on servers and
 # subprocesses); each one's output is printed whole once it ends.
@@ -147,6 +172,7 @@ finish_steps() {
     BACKGROUND=()
 }
 
+FIELD_VENDORS=(sqlite)
 SERVER_TESTS=(tests/django_cronrunner)
 [ -d tests/e2e ] && SERVER_TESTS+=(tests/e2e)
 [ -d tests/faults ] && SERVER_TESTS+=(tests/faults)
@@ -167,20 +193,41 @@ for vendor in postgresql mariadb; do
         continue
     fi
     start_step "pytest on $vendor" env CRONRUNNER_TEST_DB="$vendor" \
-        "$PY" -m pytest "${SERVER_TESTS[@]}" "$@"
+        "$PY" -m pytest "${SERVER_TESTS[@]}" -m "$MAIN_TESTS" "$@"
+    FIELD_VENDORS+=("$vendor")
+done
+
+# Slow tests against the real thing (cron ticks, browsers, poolers, network cuts) mostly wait, so
+# they run beside the database suites, one step per database, each test choosing its vendors.
+# Their own test databases keep them out of the database suites' way.
+for vendor in "${FIELD_VENDORS[@]}"; do
+    start_step "field tests on $vendor" env CRONRUNNER_TEST_DB="$vendor" \
+        CRONRUNNER_PG_TEST_NAME=test_cronrunner_field CRONRUNNER_MYSQL_TEST_NAME=test_cronrunner_field \
+        "$PY" -m pytest tests -m "field and not server_restart" "$@"
 done
 
 # The compatibility corner the main run does not cover: Django 5.2 LTS through the backport on
-# the oldest Python, and the oldest backport on the newest Django. `nox -l` lists the rest.
+# the oldest Python, the admin pages on the admin styles of Django 5.2 and 6.0 (the field tests
+# above cover 6.1; screenshots in artifacts/screenshots/<Django version>/), and the oldest
+# backport on the newest Django. `nox -l` lists the rest.
 OLDEST_PYTHON=3.13
 compgen -G "${PYENV_ROOT:-$HOME/.pyenv}/versions/3.11.*" > /dev/null && OLDEST_PYTHON=3.11
+ADMIN_BROWSER_TEST=tests/e2e/test_admin_browser.py
 compatibility() {
     "$VENV/bin/nox" -s "sqlite(python='$OLDEST_PYTHON', django='5.2')" -- \
-        tests/cronrunner tests/django_cronrunner tests/test_project.py \
+        tests/cronrunner tests/django_cronrunner tests/test_project.py "$ADMIN_BROWSER_TEST" \
+        && "$VENV/bin/nox" -s "sqlite(python='3.13', django='6.0')" -- "$ADMIN_BROWSER_TEST" \
         && "$VENV/bin/nox" -s "backport(backport='0.9')"
 }
-start_step "Django 5.2 + backport on Python $OLDEST_PYTHON; django-tasks 0.9 (nox)" compatibility
+start_step "Django 5.2 + backport on Python $OLDEST_PYTHON; admin pages on 5.2 and 6.0; django-tasks 0.9 (nox)" \
+    compatibility
 finish_steps
+
+for vendor in "${FIELD_VENDORS[@]}"; do
+    [ "$vendor" = postgresql ] || continue
+    run_step "server restarts on $vendor" env CRONRUNNER_TEST_DB="$vendor" \
+        "$PY" -m pytest tests -m server_restart "$@"
+done
 
 echo
 echo "==> summary"

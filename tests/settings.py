@@ -12,7 +12,9 @@ import django
 TASKS_PACKAGE = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"
 
 # The end-to-end tests slow every process's start-up with this (seconds), the child's included.
-time.sleep(float(os.environ.get("CRONRUNNER_TEST_SLOW_START", "0")))
+# Only when asked: under libfaketime (the clock-skew tests) even time.sleep(0) fails.
+if os.environ.get("CRONRUNNER_TEST_SLOW_START"):
+    time.sleep(float(os.environ["CRONRUNNER_TEST_SLOW_START"]))
 # ... and make the child process of timed tasks exit as it starts.
 if os.environ.get("CRONRUNNER_TEST_CHILD_EXITS") and sys.argv[0].endswith("child.py"):
     raise SystemExit(3)
@@ -106,9 +108,21 @@ TASKS = {
         "BACKEND": "django_cronrunner.backend.CronRunnerBackend",
         "QUEUES": ["default", "emails", "reports"],
         "OPTIONS": {
-            "lock_file": os.path.join(tempfile.gettempdir(), f"cronrunner-test-{os.getpid()}.lock")
+            "lock_file": os.path.join(tempfile.gettempdir(), f"cronrunner-test-{os.getpid()}.lock"),
+            # Fault tests shorten the lease of the runs they start.
+            "lease_seconds": float(os.environ.get("CRONRUNNER_TEST_LEASE", "120")),
         },
     },
     "immediate": {"BACKEND": f"{TASKS_PACKAGE}.backends.immediate.ImmediateBackend"},
 }
+# The end-to-end monitoring tests configure OPTIONS['monitoring'] of the commands they start.
+if os.environ.get("CRONRUNNER_TEST_MONITORING"):
+    import json
+    from typing import Any, cast
+
+    _default = cast("dict[str, Any]", TASKS["default"])
+    _default["OPTIONS"] = {
+        **_default["OPTIONS"],
+        "monitoring": json.loads(os.environ["CRONRUNNER_TEST_MONITORING"]),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -14,7 +14,8 @@ START = datetime(2026, 6, 1, 12, tzinfo=UTC)
 @dataclass
 class ScriptedExecutor:
     """Run tasks by their path: `ok`, `fail`, `slow:<seconds>` (advances the fake clock),
-    `interrupt` (Ctrl-C inside the task), `exit` (SystemExit, which the executor reports)."""
+    `interrupt` (Ctrl-C inside the task), `exit` (SystemExit, which the executor reports),
+    `retry-now` (fails once with its retry due at once, then succeeds)."""
 
     clock: FakeClock
     ran: list[str] = field(default_factory=list)
@@ -30,6 +31,12 @@ class ScriptedExecutor:
             return Outcome(failure=TaskFailure("builtins.ValueError", "ValueError: boom\n"))
         if kind == "interrupt":
             raise KeyboardInterrupt
+        if kind == "retry-now" and self.ran.count(task.id) == 1:
+            # The first attempt fails, its retry due at once (a delay of 0).
+            return Outcome(
+                failure=TaskFailure("builtins.ValueError", "ValueError: once\n"),
+                retry_at=self.clock.now(),
+            )
         return Outcome(return_value=task.id)
 
     def finished(self, task: ClaimedTask, outcome: Outcome) -> None:

@@ -252,3 +252,24 @@ def test_a_thread_that_fails_stops_the_others_and_the_run_raises(tmp_path: Path)
     ran = [task_id for executor in executors for task_id in executor.ran]
     assert len(ran) == len(set(ran)) <= 2
     assert sum(task.status is Status.READY for task in db.tasks.values()) >= 6
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_off_the_first_task_too_must_fit_and_what_never_fits_is_named(
+    tmp_path: Path, threads: int
+) -> None:
+    db, clock = MemoryDatabase(), FakeClock(START)
+    db.durations["slow:30"] = [30.0] * 5
+    long = db.add("slow:30", START, priority=5).id
+    quick = db.add("slow:1", START).id
+    store = MemoryStore(db, worker_id="w", lock_key="k")
+    executors = [ScriptedExecutor(clock) for _ in range(threads)]
+    summary = run(store, clock, tmp_path, executors, max_seconds=10, first_task_always_starts=False)
+    # The web trigger's case: a task longer than the request would be killed mid-run.
+    assert db.tasks[long].status is Status.READY and db.tasks[long].claimed_by is None
+    assert db.tasks[quick].status is Status.SUCCESSFUL
+    assert summary.too_long == {"slow:30": 30.0}
+    assert (summary.stop_reason, summary.backlog) == (StopReason.BUDGET_SPENT, 1)
+    # By default the first task of a run starts whatever its typical duration.
+    summary = run(store, clock, tmp_path, executors, max_seconds=10)
+    assert db.tasks[long].status is Status.SUCCESSFUL and summary.too_long == {}

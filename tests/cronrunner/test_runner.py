@@ -234,3 +234,21 @@ def test_summary_counts_scheduled_slots_and_describes_itself(
         "batch finished: 0 run (0 succeeded, 0 failed), 0 recovered, 2 scheduled, "
         "in 0.0s of a 50s budget; stopped: drained"
     )
+
+
+@pytest.mark.parametrize("alone", [True, False], ids=["alone", "with another task"])
+def test_a_retry_due_at_once_runs_in_the_same_run(
+    db: MemoryDatabase, clock: FakeClock, tmp_path: Path, alone: bool
+) -> None:
+    retried = db.add("retry-now", START, priority=5)
+    if not alone:
+        db.add("ok", START)
+    executor = ScriptedExecutor(clock)
+    summary = run(db, clock, tmp_path / "l", executor=executor)
+    assert executor.ran.count(retried.id) == 2
+    assert db.tasks[retried.id].status is Status.SUCCESSFUL
+    assert (summary.tasks_run, summary.failed, summary.stop_reason) == (
+        3 - alone,
+        1,
+        StopReason.DRAINED,
+    )

@@ -46,7 +46,7 @@ def test_only_the_claimer_starts_finishes_or_releases() -> None:
     assert theirs.claim(START, 5) == []
     assert not theirs.start(task, START)
     assert not theirs.finish(task, Outcome(return_value=1), START)
-    theirs.release([task])
+    theirs.release([task], START)
     assert db.tasks[task.id].status is Status.RUNNING
     assert mine.start(task, START)
     assert mine.finish(task, Outcome(return_value=1), START)
@@ -67,6 +67,39 @@ def test_expired_lease_lets_another_host_recover_the_task() -> None:
     assert [error.exception_class_path for error in recovered.errors] == [RUNNER_DIED_PATH]
     # The dead run, should it wake up, can no longer write anything.
     assert not dead.finish(task, Outcome(return_value="late"), START + timedelta(minutes=5))
+
+
+def test_a_run_that_claims_its_lost_task_again_stores_only_the_new_attempt() -> None:
+    db = MemoryDatabase()
+    db.add("ok", START)
+    paused, other = store(db, "w1", lease=60), store(db, "w2", lock="lock-other-host")
+    (first,) = paused.claim(START, 1)
+    assert paused.start(first, START)
+    later = START + timedelta(minutes=2)
+    assert other.recover(later) == 1  # the paused run's lease ran out
+    # The same run, awake again, claims and starts the task anew (another of its threads).
+    (second,) = paused.claim(later, 1)
+    assert paused.start(second, later)
+    assert not paused.finish(first, Outcome(return_value="stale"), later)
+    assert not paused.start(first, later)
+    assert db.tasks[first.id].status is Status.RUNNING
+    assert paused.finish(second, Outcome(return_value="fresh"), later)
+    assert db.tasks[first.id].return_value == "fresh"
+
+
+def test_a_stale_attempt_writes_nothing_even_before_its_run_starts_the_task_again() -> None:
+    db = MemoryDatabase()
+    db.add("ok", START)
+    paused, other = store(db, "w1", lease=60), store(db, "w2", lock="lock-other-host")
+    (stale,) = paused.claim(START, 1)
+    assert paused.start(stale, START)
+    later = START + timedelta(minutes=2)
+    assert other.recover(later) == 1
+    (again,) = paused.claim(later, 1)  # claimed anew, not started yet
+    assert not paused.finish(stale, Outcome(return_value="stale"), later)
+    assert paused.start(again, later)
+    assert paused.finish(again, Outcome(return_value="fresh"), later)
+    assert db.tasks[stale.id].return_value == "fresh"
 
 
 def test_renewed_leases_keep_a_live_run_safe() -> None:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django_cronrunner.models import BatchRun
-from django_cronrunner.store import DatabaseTaskStore
+from django_cronrunner.storage.store import DatabaseTaskStore
 
 
 def task_store(

@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from django_cronrunner.models import BatchRun, TaskRecord
-from django_cronrunner.runner import run_due_tasks
+from django_cronrunner.run.runner import run_due_tasks
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +50,9 @@ def test_task_changelist_lists_every_row_with_its_attempts(
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("status__exact=FAILED", ["tests.testapp.tasks.fail"]),
+        ("status=failed", ["tests.testapp.tasks.fail"]),
+        ("status=deferred", ["tests.testapp.tasks.send_email"]),
+        ("status=due", []),
         ("queue_name__exact=emails", ["tests.testapp.tasks.send_email"]),
         ("q=send_email", ["tests.testapp.tasks.send_email"]),
     ],
@@ -157,7 +159,7 @@ def test_cancel_ready_fails_waiting_rows_with_who_cancelled(
 ) -> None:
     ok, _, later = history
     response = changelist_action(admin_client, "cancel_ready", ok, later)
-    assert "1 task(s) cancelled; 1 skipped" in response.content.decode()
+    assert "1 task(s) cancelled or asked to stop; 1 skipped" in response.content.decode()
     later.refresh_from_db()
     assert later.status == "FAILED" and later.finished_at is not None
     (error,) = later.errors
@@ -264,11 +266,14 @@ def test_the_dashboard_draws_one_bar_per_batch_and_says_when_runs_stopped(
     content = page.content.decode()
     assert page.status_code == 200
     # The run just made, and the two copies: lock-held skips are not batches of work.
-    assert content.count("<rect ") == 3
-    assert "Batches in the last 24 hours: 3" in content
+    assert content.count('class="cr-bar"') == 3  # one minute's bucket each
+    (board,) = page.context["boards"]
+    assert f"Batches in the {board['window'].label}: 3" in content
     assert "no batch has run for" not in content
-    assert "Failures in the last 24 hours: 1" in content and "tests.testapp.tasks.fail" in content
-    BatchRun.objects.update(finished_at=timezone.now() - timedelta(minutes=9))
+    assert f"Failures in the {board['window'].label}: 1" in content
+    assert "tests.testapp.tasks.fail" in content
+    # Twenty seconds past the minute: the database's time a process carries may lag a little.
+    BatchRun.objects.update(finished_at=timezone.now() - timedelta(minutes=9, seconds=20))
     assert "no batch has run for 9 minutes" in admin_client.get(DASHBOARD_URL).content.decode()
 
 
@@ -279,3 +284,153 @@ def model_fields(batch: BatchRun | None) -> dict[str, Any]:
         for field in BatchRun._meta.concrete_fields
         if field.name != "id"
     }
+
+
+def test_the_list_shows_short_ids_badges_and_counts_per_status(
+    admin_client: Client, history: tuple[TaskRecord, TaskRecord, TaskRecord]
+) -> None:
+    ok = history[0]
+    page = admin_client.get(TASKS_URL)
+    content = page.content.decode()
+    short = str(ok.pk)[-8:]
+    assert f'<code title="{ok.pk}">{short}</code>' in content
+    assert '<span class="cr-badge cr-failed">Failed</span>' in content
+    assert '<span class="cr-badge cr-deferred">Deferred</span>' in content
+    counts = {entry["key"]: entry["count"] for entry in page.context["status_counts"]}
+    assert counts == {"due": 0, "deferred": 1, "running": 0, "successful": 1, "failed": 1}
+    # What the list shows of an id finds the row.
+    found = admin_client.get(TASKS_URL, {"q": short})
+    assert list(found.context["cl"].result_list) == [ok]
+
+
+def test_each_count_links_to_exactly_its_rows(
+    admin_client: Client, history: tuple[TaskRecord, TaskRecord, TaskRecord]
+) -> None:
+    later = history[2]
+    due = tasks.add.enqueue(7, 7)  # ready, due now
+    page = admin_client.get(TASKS_URL)
+    by_key = {entry["key"]: entry for entry in page.context["status_counts"]}
+    assert by_key["due"]["url"] != by_key["deferred"]["url"]
+    for key, expected in (("due", [due.id]), ("deferred", [str(later.pk)])):
+        listed = admin_client.get(by_key[key]["url"])
+        assert [str(record.pk) for record in listed.context["cl"].result_list] == expected
+        assert by_key[key]["count"] == len(expected)
+        badge = f'<span class="cr-badge cr-{key}">{key.title()}</span>'
+        assert badge in listed.content.decode()
+
+
+def filter_choices(page: Any, title: str) -> list[str] | None:
+    for spec in page.context["cl"].filter_specs:
+        if spec.title == title and spec.has_output():
+            return [choice["display"] for choice in spec.choices(page.context["cl"])]
+    return None
+
+
+def test_filters_offer_only_values_the_rows_have(
+    admin_client: Client, history: tuple[TaskRecord, TaskRecord, TaskRecord]
+) -> None:
+    page = admin_client.get(TASKS_URL)
+    assert filter_choices(page, "status") == ["All", "Deferred", "Successful", "Failed"]
+    assert filter_choices(page, "schedule name") is None  # no lone "-"
+    assert filter_choices(page, "backend name") is None  # one backend: nothing to filter
+    assert filter_choices(page, "failed with") == ["All", "ValueError"]
+    TaskRecord.objects.filter(pk=history[0].pk).update(schedule_name="nightly")
+    page = admin_client.get(TASKS_URL)
+    assert filter_choices(page, "schedule name") == ["All", "nightly"]
+    failed = admin_client.get(TASKS_URL, {"error": "builtins.ValueError"})
+    assert list(failed.context["cl"].result_list) == [history[1]]
+    assert admin_client.get(TASKS_URL, {"error": "builtins.KeyError"}).context[
+        "cl"
+    ].result_count == (0)
+
+
+def test_a_task_page_shows_its_timeline_attempts_and_buttons(
+    admin_client: Client, history: tuple[TaskRecord, TaskRecord, TaskRecord]
+) -> None:
+    ok, bad, later = history
+    page = admin_client.get(f"{TASKS_URL}{bad.pk}/change/")
+    assert [operation.name for operation in page.context["buttons"]] == ["retry"]
+    labels = [event.label for event in page.context["events"]]
+    assert labels[0] == "enqueued" and labels[-1] == "finished failed"
+    assert any(label.startswith("attempt 1 started by ") for label in labels)
+    assert "attempt 1 failed: ValueError" in labels
+    (row,) = page.context["attempt_rows"]
+    assert (row.number, row.outcome, row.worker_id) == (1, "FAILED", bad.worker_ids[0])
+    assert row.exception_class_path == "builtins.ValueError" and row.duration is not None
+    content = page.content.decode()
+    assert f'action="{TASKS_URL}{bad.pk}/do/retry/"' in content
+    admin_client.post(f"{TASKS_URL}{bad.pk}/do/retry/")
+    retried = admin_client.get(f"{TASKS_URL}{bad.pk}/change/")
+    assert "due again" in [event.label for event in retried.context["events"]]
+    deferred = admin_client.get(f"{TASKS_URL}{later.pk}/change/")
+    assert [operation.name for operation in deferred.context["buttons"]] == ["cancel", "run_now"]
+    assert admin_client.get(f"{TASKS_URL}{ok.pk}/change/").context["buttons"] == []
+    # A running task's page shows the claim its run holds.
+    TaskRecord.objects.filter(pk=later.pk).update(
+        status="RUNNING", claimed_by="host:1:abc", claimed_at=later.enqueued_at
+    )
+    running = admin_client.get(f"{TASKS_URL}{later.pk}/change/")
+    assert "claimed by host:1:abc" in [event.label for event in running.context["events"]]
+
+
+def test_the_buttons_post_to_the_same_operations_as_the_actions(
+    admin_client: Client, history: tuple[TaskRecord, TaskRecord, TaskRecord]
+) -> None:
+    _, bad, later = history
+    assert admin_client.get(f"{TASKS_URL}{bad.pk}/do/retry/").status_code == 405
+    response = admin_client.post(f"{TASKS_URL}{bad.pk}/do/retry/", follow=True)
+    assert "1 task(s) queued again." in response.content.decode()
+    bad.refresh_from_db()
+    assert bad.status == "READY"
+    # Pressed again (a second tab): nothing changes, and the message says why.
+    again = admin_client.post(f"{TASKS_URL}{bad.pk}/do/retry/", follow=True)
+    assert "0 task(s) queued again; 1 skipped: they were not failed" in again.content.decode()
+    admin_client.post(f"{TASKS_URL}{later.pk}/do/cancel/")
+    later.refresh_from_db()
+    assert later.status == "FAILED"
+    assert "cancelled by admin in the admin" in later.errors[0]["traceback"]
+    assert admin_client.post(f"{TASKS_URL}{later.pk}/do/explode/").status_code == 403
+
+
+def test_the_buttons_need_the_change_permission_and_a_csrf_token(
+    client: Client, django_user_model: Any, history: tuple[TaskRecord, TaskRecord, TaskRecord]
+) -> None:
+    _, bad, _ = history
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_taskrecord"))
+    client.force_login(viewer)
+    assert client.get(f"{TASKS_URL}{bad.pk}/change/").context["buttons"] == []
+    assert client.post(f"{TASKS_URL}{bad.pk}/do/retry/").status_code == 403
+    boss = django_user_model.objects.create_superuser("boss", "b@example.com", "pw")
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(boss)
+    assert strict.post(f"{TASKS_URL}{bad.pk}/do/retry/").status_code == 403
+    bad.refresh_from_db()
+    assert bad.status == "FAILED"
+
+
+def test_invalid_schedules_are_shown_as_problems(
+    admin_client: Client, settings: Any, tmp_path: Any
+) -> None:
+    default = dict(settings.TASKS["default"])
+    default["OPTIONS"] = {
+        "lock_file": str(tmp_path / "run.lock"),
+        "schedules": {"broken": {"task": "tests.testapp.tasks.add", "cron": "every day"}},
+    }
+    settings.TASKS = {**settings.TASKS, "default": default}
+    page = admin_client.get("/admin/django_cronrunner/schedulestate/")
+    (problem,) = page.context["schedule_problems"]
+    assert problem.startswith("Backend 'default': Schedule 'broken'")
+    assert "It fires nothing until it is fixed." in page.content.decode()
+
+
+def test_dashboard_breadcrumbs_use_the_markup_this_django_styles(admin_client: Client) -> None:
+    import django
+
+    content = admin_client.get(DASHBOARD_URL).content.decode()
+    if django.VERSION >= (6, 1):
+        assert '<ol class="breadcrumbs">' in content and '<li aria-current="page">Dashboard' in (
+            content
+        )
+    else:
+        assert '<div class="breadcrumbs">' in content

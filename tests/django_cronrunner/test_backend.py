@@ -26,7 +26,8 @@ from django_cronrunner.compat import (
 )
 from django_cronrunner.errors import NotJSONError, TaskPathError
 from django_cronrunner.models import TaskRecord
-from django_cronrunner.runner import run_due_tasks
+from django_cronrunner.run.runner import run_due_tasks
+from django_cronrunner.storage.results import MissingTask
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -195,15 +196,40 @@ def test_rows_that_cannot_run_fail_with_a_clear_error_and_the_batch_goes_on(
     assert tasks.add.get_result(good.id).return_value == 3
 
 
-def test_result_of_a_row_whose_task_no_longer_imports_says_so() -> None:
+@pytest.mark.parametrize("status", ["READY", "FAILED"])
+def test_result_of_a_row_whose_task_no_longer_imports_is_still_read(status: str) -> None:
     record = TaskRecord.objects.create(
         backend_name="default",
         task_path="tests.testapp.tasks.gone",
+        status=status,
+        priority=3,
+        queue_name="emails",
         enqueued_at=timezone.now(),
         due_at=timezone.now(),
+        errors=[{"exception_class_path": "builtins.ValueError", "traceback": "ValueError: x\n"}]
+        if status == "FAILED"
+        else [],
     )
-    with pytest.raises(TaskPathError, match=r"'tests\.testapp\.tasks\.gone' no longer imports"):
-        default_task_backend.get_result(str(record.pk))
+    result = default_task_backend.get_result(str(record.pk))
+    assert (result.id, result.status) == (str(record.pk), status)
+    assert [error.exception_class_path for error in result.errors] == (
+        ["builtins.ValueError"] if status == "FAILED" else []
+    )
+    task = result.task
+    assert isinstance(task, MissingTask)
+    assert (task.module_path, task.name, task.priority, task.queue_name) == (
+        "tests.testapp.tasks.gone",
+        "gone",
+        3,
+        "emails",
+    )
+    message = r"'tests\.testapp\.tasks\.gone' no longer imports"
+    with pytest.raises(TaskPathError, match=message):
+        task.call()
+    with pytest.raises(TaskPathError, match=message):
+        task.enqueue()
+    with pytest.raises(TaskPathError, match=message):
+        task.func()
 
 
 def test_check_reports_the_app_missing_and_an_unknown_database(settings: Settings) -> None:

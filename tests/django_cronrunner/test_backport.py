@@ -11,7 +11,7 @@ from django.db import transaction
 
 from django_cronrunner.compat import NATIVE_TASKS, TaskResultStatus, default_task_backend
 from django_cronrunner.models import TaskRecord
-from django_cronrunner.runner import run_due_tasks
+from django_cronrunner.run.runner import run_due_tasks
 from django_cronrunner.task import CronRunnerTask
 
 django_tasks: Any

@@ -12,7 +12,7 @@ from django_cronrunner.bulk import enqueue_many
 from django_cronrunner.compat import InvalidTask, TaskResultStatus, task_enqueued
 from django_cronrunner.errors import NotJSONError
 from django_cronrunner.models import TaskRecord
-from django_cronrunner.runner import run_due_tasks
+from django_cronrunner.run.runner import run_due_tasks
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)

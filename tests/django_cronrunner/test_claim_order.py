@@ -12,7 +12,7 @@ from django.db import connection
 
 from cronrunner.clock import FakeClock
 from django_cronrunner.models import TaskRecord
-from django_cronrunner.runner import run_due_tasks
+from django_cronrunner.run.runner import run_due_tasks
 from tests.django_cronrunner.rows import task_store
 from tests.testapp import tasks
 
@@ -34,7 +34,7 @@ def test_ties_are_claimed_in_enqueue_order() -> None:
     ]
     # Shuffle the physical order the way real traffic does: claim and hand back a few.
     store = task_store(lock="k")
-    store.release(store.claim(NINE, 3))
+    store.release(store.claim(NINE, 3), NINE)
     claimed = store.claim(NINE, 8)
     assert [task.id for task in claimed] == [str(row.pk) for row in rows]
 

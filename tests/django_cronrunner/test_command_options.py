@@ -19,7 +19,7 @@ from cronrunner.clock import FakeClock
 from cronrunner.lock import RunLock
 from django_cronrunner.compat import TaskResultStatus, task_started
 from django_cronrunner.models import BatchRun, TaskRecord
-from django_cronrunner.store import DatabaseTaskStore
+from django_cronrunner.storage.store import DatabaseTaskStore
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,7 +46,7 @@ def test_max_seconds_stops_starting_tasks_once_spent(
     tasks.report.enqueue("x")
     tasks.append_line.enqueue("/dev/null", "x")
     clock = FakeClock(datetime.now(UTC))
-    monkeypatch.setattr("django_cronrunner.runner.SystemClock", lambda: clock)
+    monkeypatch.setattr("django_cronrunner.run.runner.SystemClock", lambda: clock)
 
     def take_three_seconds(sender: Any, **kwargs: Any) -> None:
         clock.advance(3)
@@ -129,7 +129,7 @@ def test_a_queue_the_backend_does_not_allow_is_refused(lock_path: Path) -> None:
     with pytest.raises(CommandError) as caught:
         run("--queue", "emails,emial")
     assert str(caught.value) == (
-        "--queue 'emial' is not in TASKS['default']['QUEUES'] "
+        "Error: --queue 'emial' is not in TASKS['default']['QUEUES'] "
         "(choose from ['default', 'emails', 'reports'], or *)"
     )
     assert TaskRecord.objects.get().status == "READY"

@@ -58,7 +58,7 @@ def test_poll_starts_a_task_enqueued_while_the_run_waits(monkeypatch: pytest.Mon
                 late.append(tasks.add.enqueue(20, 22).id)
 
     clock = EnqueueAfterTenSeconds(datetime.now(UTC))
-    monkeypatch.setattr("django_cronrunner.runner.SystemClock", lambda: clock)
+    monkeypatch.setattr("django_cronrunner.run.runner.SystemClock", lambda: clock)
     output = run("--poll", "1", "--max-seconds", "30")
     assert tasks.add.get_result(late[0]).return_value == 42
     started = TaskRecord.objects.get(pk=late[0]).started_at

@@ -56,7 +56,7 @@ def test_a_run_leaves_a_task_that_cannot_fit_its_budget_and_stores_what_it_measu
     first = tasks.add.using(priority=1).enqueue(1, 2)
     report = tasks.report.enqueue("monthly")
     clock = FakeClock(datetime.now(UTC))
-    monkeypatch.setattr("django_cronrunner.runner.SystemClock", lambda: clock)
+    monkeypatch.setattr("django_cronrunner.run.runner.SystemClock", lambda: clock)
     out = StringIO()
     with caplog.at_level(logging.INFO, logger="cronrunner"):
         call_command("run_due_tasks", "--max-seconds", "50", stdout=out)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,10 +14,17 @@ from pytest_django.fixtures import Settings
 
 from cronrunner.store import ClaimedTask, Outcome
 from django_cronrunner.backend import CronRunnerBackend
-from django_cronrunner.compat import TaskResultStatus, task_backends, task_finished, task_started
-from django_cronrunner.execution import TaskExecutor
+from django_cronrunner.compat import (
+    TASKS_LOGGER,
+    TaskResultStatus,
+    task_backends,
+    task_finished,
+    task_started,
+)
+from django_cronrunner.errors import TaskPathError
 from django_cronrunner.models import BatchRun, TaskRecord
-from django_cronrunner.runner import run_due_tasks
+from django_cronrunner.run.execution import TaskExecutor
+from django_cronrunner.run.runner import run_due_tasks
 from tests.django_cronrunner.rows import task_store
 from tests.testapp import tasks
 
@@ -169,18 +179,49 @@ def test_an_async_task_runs_to_completion(signals: list[tuple[str, str, str]]) -
     assert signals == [("started", result.id, "RUNNING"), ("finished", result.id, "SUCCESSFUL")]
 
 
-def test_keyboard_interrupt_stops_the_batch_and_the_task_runs_again_later() -> None:
-    stopped = tasks.interrupt.enqueue()
+def test_keyboard_interrupt_or_system_exit_from_a_task_is_its_failure_and_the_batch_goes_on(
+    tmp_path: Path,
+) -> None:
+    interrupted = tasks.interrupt.enqueue()
+    exited = tasks.exit_process.enqueue()
+    retried = tasks.interrupt_then_succeed.enqueue(str(tmp_path / "attempts"))
     waiting = tasks.add.using(priority=-5).enqueue(1, 1)
-    with pytest.raises(KeyboardInterrupt):
-        run_due_tasks(max_seconds=30)
+    summary = run_due_tasks(max_seconds=30)
+    assert (summary.stop_reason, summary.succeeded, summary.failed) == ("drained", 2, 3)
+    failed = [tasks.interrupt.get_result(interrupted.id), tasks.exit_process.get_result(exited.id)]
+    assert [result.status for result in failed] == [TaskResultStatus.FAILED] * 2
+    assert [result.errors[0].exception_class_path for result in failed] == [
+        "builtins.KeyboardInterrupt",
+        "builtins.SystemExit",
+    ]
+    # Retried per its policy: the retry is due at once, so it ran in the same run.
+    again = tasks.interrupt_then_succeed.get_result(retried.id)
+    assert (again.status, again.return_value) == (TaskResultStatus.SUCCESSFUL, "done")
+    assert [error.exception_class_path for error in again.errors] == ["builtins.KeyboardInterrupt"]
+    assert tasks.add.get_result(waiting.id).return_value == 2
+    assert BatchRun.objects.get().stop_reason == "drained"
+
+
+def test_the_second_signal_stops_the_batch_and_the_task_runs_again_later() -> None:
+    from cronrunner.shutdown import StopNow
+
+    def second_signal(sender: Any, task_result: Any, **kwargs: Any) -> None:
+        raise StopNow("SIGTERM")
+
+    stopped = tasks.add.enqueue(2, 2)
+    waiting = tasks.add.using(priority=-5).enqueue(1, 1)
+    task_started.connect(second_signal)
+    try:
+        with pytest.raises(StopNow):
+            run_due_tasks(max_seconds=30)
+    finally:
+        task_started.disconnect(second_signal)
     batch = BatchRun.objects.get()
-    assert (batch.stop_reason, batch.error) == ("interrupted", "KeyboardInterrupt: ")
+    assert (batch.stop_reason, batch.error) == ("interrupted", "StopNow: SIGTERM")
     # Claimed but never started: handed straight back.
     assert tasks.add.get_result(waiting.id).status == TaskResultStatus.READY
     # The interrupted task was running; the next run with this lock recovers it.
-    assert tasks.interrupt.get_result(stopped.id).status == TaskResultStatus.RUNNING
-    TaskRecord.objects.filter(pk=stopped.id).update(task_path=tasks.add.module_path, args=[2, 2])
+    assert tasks.add.get_result(stopped.id).status == TaskResultStatus.RUNNING
     summary = run_due_tasks(max_seconds=30)
     assert (summary.recovered, summary.succeeded) == (1, 2)
 
@@ -220,10 +261,48 @@ def test_a_queue_removed_from_settings_does_not_break_the_batch_or_the_result(
 def test_finished_sends_nothing_for_a_row_that_cannot_be_described(
     executor: TaskExecutor, signals: list[tuple[str, str, str]]
 ) -> None:
-    broken = row("tests.testapp.tasks.gone")
+    broken = row("tests.testapp.tasks.add", args={"not": "a list"})
     outcome = executor.run(claimed(broken))
     executor.finished(claimed(broken), outcome)
     assert signals == []
+
+
+def test_finished_is_sent_for_a_row_whose_task_no_longer_imports(
+    executor: TaskExecutor, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = row("tests.testapp.tasks.gone")
+    seen: list[Any] = []
+
+    def on_finished(sender: Any, task_result: Any, **kwargs: Any) -> None:
+        seen.append((task_result.task.module_path, sys.exc_info()[0]))
+
+    task_finished.connect(on_finished)
+    try:
+        executor.finished(claimed(broken), executor.run(claimed(broken)))
+    finally:
+        task_finished.disconnect(on_finished)
+    assert seen == [("tests.testapp.tasks.gone", TaskPathError)]
+
+
+def test_django_logs_a_failed_task_with_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    failed = tasks.fail.enqueue("card declined")
+    succeeded = tasks.add.enqueue(1, 2)
+    with caplog.at_level(logging.INFO, logger=TASKS_LOGGER):
+        run_due_tasks(max_seconds=60)
+    finished = [
+        record
+        for record in caplog.records
+        if record.name == TASKS_LOGGER
+        and isinstance(record.args, tuple)
+        and record.args[2] in (TaskResultStatus.FAILED, TaskResultStatus.SUCCESSFUL)
+    ]
+    records = {record.args[0]: record for record in finished if isinstance(record.args, tuple)}
+    error = records[failed.id]
+    assert error.levelno == logging.ERROR and error.exc_info is not None
+    text = logging.Formatter().formatException(error.exc_info)
+    assert "ValueError: card declined" in text
+    assert "in fail" in text
+    assert records[succeeded.id].exc_info is None
 
 
 def test_a_failing_task_started_receiver_fails_that_attempt_only() -> None:

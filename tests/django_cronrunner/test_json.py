@@ -9,8 +9,8 @@ import pytest
 from django_cronrunner.compat import TaskResultStatus
 from django_cronrunner.errors import NotJSONError
 from django_cronrunner.models import TaskRecord
-from django_cronrunner.results import to_json
-from django_cronrunner.runner import run_due_tasks
+from django_cronrunner.run.runner import run_due_tasks
+from django_cronrunner.storage.results import to_json
 from tests.testapp import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)

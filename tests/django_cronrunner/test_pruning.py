@@ -15,8 +15,8 @@ from pytest_django.fixtures import Settings
 from django_cronrunner.backend import CronRunnerBackend
 from django_cronrunner.compat import task_backends
 from django_cronrunner.models import BatchRun, TaskRecord
-from django_cronrunner.pruning import prune
-from django_cronrunner.retention import Retention
+from django_cronrunner.storage.pruning import prune
+from django_cronrunner.storage.retention import Retention
 from tests.django_cronrunner.rows import batch_row
 
 pytestmark = pytest.mark.django_db
@@ -137,7 +137,7 @@ def test_command_dry_run_then_prune() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_a_drained_run_prunes_at_most_once_an_hour(tmp_path: Path) -> None:
     from cronrunner.clock import FakeClock
-    from django_cronrunner.runner import run_due_tasks
+    from django_cronrunner.run.runner import run_due_tasks
 
     clock = FakeClock(NOW)
     task_row("SUCCESSFUL", 8)
@@ -156,7 +156,7 @@ def test_a_drained_run_prunes_at_most_once_an_hour(tmp_path: Path) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_a_run_stopped_by_its_limits_does_not_prune(tmp_path: Path) -> None:
     from cronrunner.clock import FakeClock
-    from django_cronrunner.runner import run_due_tasks
+    from django_cronrunner.run.runner import run_due_tasks
 
     old = task_row("SUCCESSFUL", 8)
     ready = task_row("READY", None)
@@ -175,8 +175,8 @@ def test_a_pruning_failure_does_not_fail_the_run(
     from django.db import OperationalError
 
     from cronrunner.clock import FakeClock
-    from django_cronrunner import pruning
-    from django_cronrunner.runner import run_due_tasks
+    from django_cronrunner.run.runner import run_due_tasks
+    from django_cronrunner.storage import pruning
 
     def broken(**kwargs: Any) -> None:
         raise OperationalError("lost connection during pruning")

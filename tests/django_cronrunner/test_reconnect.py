@@ -12,8 +12,9 @@ from django.utils import timezone
 from cronrunner.errors import StorageUnavailable
 from cronrunner.store import Outcome
 from django_cronrunner.models import TaskRecord
-from django_cronrunner.runner import run_due_tasks
-from django_cronrunner.store import DatabaseTaskStore, retry_after_reconnect
+from django_cronrunner.run.runner import run_due_tasks
+from django_cronrunner.storage.store import DatabaseTaskStore
+from django_cronrunner.storage.transient import retry_after_reconnect
 from tests.django_cronrunner.rows import task_store
 from tests.testapp import tasks
 from tests.testapp.db_faults import backend_id, end_connections
@@ -81,6 +82,19 @@ def test_other_errors_are_not_retried() -> None:
 
     with pytest.raises(IntegrityError):
         retry_after_reconnect(duplicate, connection, patience=5)
+    assert len(calls) == 1
+
+
+def test_a_database_that_refuses_the_write_is_not_retried() -> None:
+    # What MySQLdb raises in a READ ONLY transaction: a new connection would fail the same way.
+    calls = []
+
+    def refused() -> None:
+        calls.append(1)
+        raise OperationalError(1792, "Cannot execute statement in a READ ONLY transaction.")
+
+    with pytest.raises(OperationalError):
+        retry_after_reconnect(refused, connection, patience=5)
     assert len(calls) == 1
 
 

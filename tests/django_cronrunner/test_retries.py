@@ -14,7 +14,7 @@ from pytest_django.fixtures import Settings
 from cronrunner.clock import FakeClock
 from django_cronrunner.compat import InvalidTask, TaskResultStatus, task_backends
 from django_cronrunner.models import TaskRecord
-from django_cronrunner.runner import run_due_tasks
+from django_cronrunner.run.runner import run_due_tasks
 from django_cronrunner.task import task as task_with_options
 from tests.django_cronrunner.rows import task_store
 from tests.testapp import tasks

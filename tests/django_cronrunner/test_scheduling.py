@@ -18,8 +18,14 @@ from cronrunner.clock import FakeClock
 from django_cronrunner.backend import CronRunnerBackend
 from django_cronrunner.compat import task_backends, task_enqueued
 from django_cronrunner.models import ScheduleState, TaskRecord
-from django_cronrunner.runner import run_due_tasks
-from django_cronrunner.scheduling import _insert_slot, fire_due_slots, parse_schedules, slot_of
+from django_cronrunner.run.runner import run_due_tasks
+from django_cronrunner.scheduling.checks import schedule_errors
+from django_cronrunner.scheduling.schedules import (
+    _insert_slot,
+    fire_due_slots,
+    parse_schedules,
+    slot_of,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -277,7 +283,12 @@ def test_an_invalid_schedule_is_logged_and_the_others_still_fire(
     backend = declare(broken=every("not cron"), good=every("* * * * *"))
     fire_due_slots(backend, utc(2026, 6, 1, 8))
     assert fire_due_slots(backend, utc(2026, 6, 1, 8, 1)) == 1
-    assert "Schedule 'broken' was not fired" in caplog.text
+    # One line per run, naming the schedule once.
+    lines = [record.getMessage() for record in caplog.records if "broken" in record.getMessage()]
+    assert len(lines) == 2
+    line = lines[-1]
+    assert line.startswith("Schedule 'broken': ") and line.count("'broken'") == 1
+    assert line.endswith(" It is not fired until this is fixed.")
 
 
 BAD_DECLARATIONS = [
@@ -305,12 +316,20 @@ def test_system_check_names_the_schedule_and_the_problem(
     declare: Callable[..., CronRunnerBackend], declaration: object, message: str
 ) -> None:
     backend = declare(broken=declaration, fine=every("* * * * *"))
-    errors = [error for error in backend.check() if error.id == "django_cronrunner.E010"]
+    errors = schedule_errors(backend)
     assert len(errors) == 1
     assert errors[0].level == checks.ERROR
     assert "'broken'" in errors[0].msg
     assert message in errors[0].msg
     assert "schedule 'broken'" in str(errors[0].obj)
+
+
+def test_manage_py_check_reports_an_invalid_schedule(
+    declare: Callable[..., CronRunnerBackend],
+) -> None:
+    declare(broken=every("61 * * * *"))
+    errors = [error for error in checks.run_checks() if error.id == "django_cronrunner.E010"]
+    assert [error.obj for error in errors] == [f"TASKS[{ALIAS!r}] schedule 'broken'"]
 
 
 def test_two_backends_may_share_a_schedule_name(

@@ -18,8 +18,9 @@ from pytest_django.fixtures import Settings
 from django_cronrunner.backend import CronRunnerBackend
 from django_cronrunner.compat import task_backends
 from django_cronrunner.models import BatchRun, ScheduleState, TaskRecord
-from django_cronrunner.scheduling import fire_due_slots
-from django_cronrunner.status import schedule_statuses
+from django_cronrunner.operations.status import schedule_statuses
+from django_cronrunner.scheduling.schedules import fire_due_slots
+from django_cronrunner.web.dashboard import dashboard
 from tests.django_cronrunner.rows import batch_row
 from tests.testapp.tasks import add, send_email
 
@@ -188,8 +189,9 @@ def test_check_fails_when_no_batch_ever_ran(settings: Settings, tmp_path: Path) 
 
 def test_check_names_silence_waiting_and_failures(settings: Settings, tmp_path: Path) -> None:
     settings.TASKS = with_schedules(settings, tmp_path)
-    record_batch(timedelta(minutes=12))
-    add.using(run_after=timezone.now() - timedelta(minutes=20)).enqueue(1, 2)
+    # Twenty seconds past each minute: the database's time a process carries may lag a little.
+    record_batch(timedelta(minutes=12, seconds=20))
+    add.using(run_after=timezone.now() - timedelta(minutes=20, seconds=20)).enqueue(1, 2)
     TaskRecord.objects.bulk_create(
         TaskRecord(
             backend_name="default",
@@ -216,15 +218,52 @@ def test_json_output_for_machines(backend: CronRunnerBackend) -> None:
     add.enqueue(1, 2)
     code, output, _ = run_status("--json", "--check")
     document = json.loads(output)
-    assert code == 0
+    # The fixture's broken schedule is the one problem.
+    assert code == 1
     assert document["backend"] == "default"
     assert document["queues"] == [{"queue_name": "default", "due": 1, "deferred": 0, "running": 0}]
     assert document["last_batch"]["tasks_run"] == 2
-    assert document["problems"] == []
+    assert document["problems"] == [
+        "invalid schedule, it never fires: Schedule 'broken': "
+        + document["schedules"][0]["error"].split(": ", 1)[1]
+    ]
     names = [schedule["name"] for schedule in document["schedules"]]
     assert names == ["broken", "minutely", "nightly"]
     nightly = document["schedules"][2]
     assert len(nightly["next_slots"]) == 3 and nightly["error"] is None
+
+
+@pytest.mark.parametrize(
+    ("declaration", "problem"),
+    [
+        (
+            {"task": "tests.testapp.tasks.add", "cron": "61 * * * *"},
+            "PROBLEM: invalid schedule, it never fires: Schedule 'bad': ",
+        ),
+        (
+            {"task": "tests.testapp.tasks.add", "cron": "@daily", "timezone": "Mars/Olympus"},
+            "PROBLEM: invalid schedule, it never fires: Schedule 'bad': ",
+        ),
+        (
+            {"task": "tests.testapp.gone.add", "cron": "@daily"},
+            "PROBLEM: invalid schedule, it never fires: Schedule 'bad': The task path "
+            "'tests.testapp.gone.add' no longer imports",
+        ),
+    ],
+    ids=["cron expression", "time zone", "task path"],
+)
+def test_an_invalid_schedule_is_a_problem_for_check_and_the_dashboard(
+    settings: Settings, tmp_path: Path, declaration: dict[str, str], problem: str
+) -> None:
+    settings.TASKS = with_schedules(settings, tmp_path, bad=declaration)
+    record_batch(timedelta(seconds=10))
+    code, output, err = run_status("--check")
+    assert code == 1
+    assert "OK: no problems found." not in output
+    (line,) = err.strip().splitlines()
+    assert line.startswith(problem), line
+    shown = dashboard(task_backends["default"], timezone.now())["problems"]
+    assert shown == [line.removeprefix("PROBLEM: ")]
 
 
 def test_overdue_schedule_is_a_problem(backend: CronRunnerBackend) -> None:
@@ -238,8 +277,9 @@ def test_overdue_schedule_is_a_problem(backend: CronRunnerBackend) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--max-silence", "0"], "must be a positive number"),
-        (["--max-wait", "soon"], "is not a number"),
+        (["--max-silence", "0"], "'0' must be a positive number of minutes"),
+        (["--max-wait", "soon"], "'soon' is not a number of minutes"),
+        (["--window", "-1"], "'-1' must be a positive number of hours"),
         (["--max-failures", "-1"], "must be at least 1"),
     ],
 )
@@ -263,6 +303,36 @@ def test_check_names_a_backlog_growing_batch_after_batch(
     assert "due tasks left by the last batches: 0 -> 5 -> 9 -> 14" in output
     assert run_status("--check", "--backlog-batches", "0")[0] == 0
     assert run_status("--check", "--backlog-batches", "5")[0] == 0  # 0 -> 5 -> 9 -> 14 is 4
+
+
+def test_the_backlog_trend_is_read_along_one_crontab_line(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # The main line leaves about 40 due tasks each run; a `--queue reports` line leaves none.
+    settings.TASKS = with_schedules(settings, tmp_path)
+    for minutes_ago, left in ((5, 41), (4, 40), (2, 40), (1, 41)):
+        record_batch(timedelta(minutes=minutes_ago), backlog=left)
+    reports = record_batch(timedelta(minutes=3), backlog=0)
+    BatchRun.objects.filter(pk=reports.pk).update(queues="reports")
+    code, output, err = run_status("--check")
+    assert (code, err) == (0, "")
+    assert "due tasks left by the last batches: 41 -> 40 -> 40 -> 41" in output
+
+
+def test_runs_that_found_the_lock_held_are_not_the_last_batch(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # One run has held the lock for 40 minutes while cron kept starting others.
+    settings.TASKS = with_schedules(settings, tmp_path)
+    record_batch(timedelta(minutes=40, seconds=20), stop_reason="budget spent")
+    for minutes_ago in (30, 10, 1):
+        record_batch(timedelta(minutes=minutes_ago), stop_reason="lock held")
+    code, _, err = run_status("--check", "--max-wait", "60")
+    assert code == 1
+    assert err.strip() == (
+        "PROBLEM: no batch has run for 40 minutes (limit 5 minutes): the runs since found the "
+        "lock held: is a run stuck on a task?"
+    )
 
 
 def test_bad_backlog_batches_is_refused() -> None:

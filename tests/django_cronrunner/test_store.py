@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from cronrunner.store import BatchSummary, Outcome, Status, StopReason, TaskFailure
 from django_cronrunner.models import BatchRun, TaskRecord, as_list
-from django_cronrunner.runner import run_due_tasks
+from django_cronrunner.run.runner import run_due_tasks
 from tests.django_cronrunner.rows import task_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -99,7 +99,7 @@ def test_only_the_claimer_may_start_finish_or_release() -> None:
     (task,) = mine.claim(NOW, 1)
     assert not theirs.start(task, NOW)
     assert not theirs.finish(task, Outcome(return_value=1), NOW)
-    theirs.release([task])
+    theirs.release([task], NOW)
     assert status_of(row) == Status.RUNNING
     assert mine.start(task, NOW)
     failure = TaskFailure("builtins.ValueError", "ValueError: x")
@@ -118,11 +118,85 @@ def test_only_the_claimer_may_start_finish_or_release() -> None:
     assert (row.started_at, row.last_attempted_at, row.finished_at) == (NOW, NOW, NOW)
 
 
+def test_a_run_that_claims_its_lost_task_again_stores_only_the_new_attempt() -> None:
+    row = add()
+    paused, other = task_store("w1"), task_store("w2", lock="lock-b")
+    (first,) = paused.claim(NOW, 1)
+    assert paused.start(first, NOW)
+    later = NOW + timedelta(minutes=5)
+    assert other.recover(later) == 1  # the paused run's lease ran out
+    # The same run, awake again, claims and starts the task anew (another of its threads).
+    (second,) = paused.claim(later, 1)
+    add()
+    (third,) = paused.claim(later, 1)
+    assert paused.start(second, later)
+    # The stale attempt writes nothing, alone or sharing a statement with the next start.
+    assert not paused.finish(first, Outcome(return_value="stale"), later)
+    assert paused.finish_then_start(first, Outcome(return_value="stale"), third, later) == (
+        False,
+        True,
+    )
+    assert not paused.start(first, later)
+    assert status_of(row) == Status.RUNNING
+    assert paused.finish(second, Outcome(return_value="fresh"), later)
+    row.refresh_from_db()
+    assert (row.status, row.return_value) == (Status.SUCCESSFUL, "fresh")
+
+
+def test_a_stale_attempt_writes_nothing_even_before_its_run_starts_the_task_again() -> None:
+    row = add()
+    paused, other = task_store("w1"), task_store("w2", lock="lock-b")
+    (stale,) = paused.claim(NOW, 1)
+    assert paused.start(stale, NOW)
+    later = NOW + timedelta(minutes=5)
+    assert other.recover(later) == 1
+    (again,) = paused.claim(later, 1)  # claimed anew, not started yet
+    assert not paused.finish(stale, Outcome(return_value="stale"), later)
+    assert paused.start(again, later)
+    assert paused.finish(again, Outcome(return_value="fresh"), later)
+    row.refresh_from_db()
+    assert (row.status, row.return_value) == (Status.SUCCESSFUL, "fresh")
+
+
+def test_recovery_leaves_a_task_whose_run_renewed_its_lease_since_it_was_read() -> None:
+    row = add()
+    slow = task_store("w1")
+    (task,) = slow.claim(NOW, 1)
+    assert slow.start(task, NOW)
+    later = NOW + timedelta(minutes=5)
+    recoverer = task_store("w2", lock="lock-b")
+    (orphan,) = recoverer.tasks.orphaned(later, "lock-b")
+    slow.renew_leases(later)  # alive after all, between the read and the settling
+    assert recoverer._settle_orphan(orphan, later) == 0
+    assert status_of(row) == Status.RUNNING
+    assert slow.finish(task, Outcome(return_value=3), later)
+
+
+def test_a_task_asked_to_stop_between_its_claim_and_its_start_is_failed_unrun(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rows = [add() for _ in range(3)]
+    run = task_store()
+    first, second, third = run.claim(NOW, 3)
+    TaskRecord.objects.filter(pk__in=[rows[1].pk, rows[2].pk]).update(cancel_requested_at=NOW)
+    assert run.start(first, NOW)
+    assert run.finish_then_start(first, Outcome(return_value=3), second, NOW) == (True, False)
+    # A hand-back fails it too, rather than queueing it for a later run to start.
+    run.release([third], NOW)
+    for row in rows[1:]:
+        row.refresh_from_db()
+        assert (row.status, row.claimed_by, row.worker_ids) == (Status.FAILED, None, [])
+        assert [error["exception_class_path"] for error in as_list(row.errors)] == [
+            "django_cronrunner.errors.TaskCancelled"
+        ]
+    assert f"Task {second.id} was asked to stop before it started" in caplog.text
+
+
 def test_release_hands_unstarted_claims_back() -> None:
     rows = [add() for _ in range(3)]
     mine = task_store()
     claimed = mine.claim(NOW, 3)
-    mine.release(claimed)
+    mine.release(claimed, NOW)
     assert {status_of(row) for row in rows} == {Status.READY}
     assert TaskRecord.objects.filter(claimed_by__isnull=False).count() == 0
 
@@ -197,17 +271,21 @@ def test_a_task_that_kills_every_runner_ends_failed() -> None:
     assert len(row.errors) == 3 and row.finished_at == NOW
 
 
-def test_empty_run_costs_three_statements(tmp_path: Path) -> None:
+def test_empty_run_costs_three_statements_and_a_reading_of_the_database_clock(
+    tmp_path: Path,
+) -> None:
     run_due_tasks(max_seconds=5, lock_file=tmp_path / "l")  # warm up the connection
     with CaptureQueriesContext(connection) as queries:
         run_due_tasks(max_seconds=5, lock_file=tmp_path / "l")
     statements = [
         query["sql"] for query in queries.captured_queries if query["sql"] not in TRANSACTION
     ]
-    # Recover (one SELECT), claim (one UPDATE or SELECT ... FOR UPDATE), the batch log INSERT.
-    assert len(statements) == 3, statements
+    # The database's time, once (PostgreSQL and MariaDB: SQLite's clock is this host's),
+    # recover (one SELECT), claim (one UPDATE or SELECT ... FOR UPDATE), the batch log INSERT.
+    clock = 0 if connection.vendor == "sqlite" else 1
+    assert len(statements) == 3 + clock, statements
     # SQLite and PostgreSQL claim in one autocommitted statement; MariaDB needs a transaction.
-    expected = {"sqlite": 3, "postgresql": 3, "mysql": 5}[connection.vendor]
+    expected = {"sqlite": 3, "postgresql": 4, "mysql": 6}[connection.vendor]
     assert len(queries.captured_queries) == expected, queries.captured_queries
 
 
@@ -242,9 +320,9 @@ def test_a_result_and_the_next_start_share_one_commit() -> None:
     with CaptureQueriesContext(connection) as queries:
         held = mine.finish_then_start(first, Outcome(return_value=3), second, NOW)
     assert held == (True, True)
-    # PostgreSQL: one statement (two updates in a WITH). Elsewhere: two updates in a transaction.
-    expected = {"sqlite": 4, "postgresql": 1, "mysql": 4}[connection.vendor]
-    assert len(queries.captured_queries) == expected, queries.captured_queries
+    # One autocommitted statement: two updates in a WITH on PostgreSQL, one UPDATE of both
+    # rows elsewhere.
+    assert len(queries.captured_queries) == 1, queries.captured_queries
     first_row, second_row = (TaskRecord.objects.get(pk=task.id) for task in (first, second))
     assert (first_row.status, first_row.return_value) == ("SUCCESSFUL", 3)
     assert (second_row.status, second_row.last_attempted_at) == ("RUNNING", NOW)
@@ -252,6 +330,29 @@ def test_a_result_and_the_next_start_share_one_commit() -> None:
     # Another run's claim is not ours: neither write lands, and both say so.
     theirs = task_store(worker="other", lock="lock-b")
     assert theirs.finish_then_start(second, Outcome(return_value=1), first, NOW) == (False, False)
+
+
+@pytest.mark.parametrize("lost", ["finished", "started"])
+def test_a_result_and_the_next_start_each_land_only_while_their_claim_holds(lost: str) -> None:
+    for _ in range(2):
+        add()
+    mine = task_store()
+    finished, started = mine.claim(NOW, 2)
+    mine.start(finished, NOW)
+    stolen = finished if lost == "finished" else started
+    TaskRecord.objects.filter(pk=stolen.id).update(claimed_by="another run")
+    held = mine.finish_then_start(finished, Outcome(return_value=3), started, NOW)
+    assert held == (lost != "finished", lost != "started")
+    finished_row, started_row = (TaskRecord.objects.get(pk=t.id) for t in (finished, started))
+    if lost == "finished":
+        # Another run's task is left as that run has it; ours starts.
+        assert (finished_row.status, finished_row.claimed_by) == ("RUNNING", "another run")
+        assert finished_row.return_value is None
+        assert started_row.last_attempted_at == NOW
+    else:
+        assert (finished_row.status, finished_row.return_value) == ("SUCCESSFUL", 3)
+        assert (started_row.claimed_by, started_row.last_attempted_at) == ("another run", None)
+        assert as_list(started_row.worker_ids) == []
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL EXPLAIN format")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -32,6 +33,17 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
     env["CRONRUNNER_TEST_DB"] = {"mysql": "mariadb"}.get(connection.vendor, connection.vendor)
     env.update(overrides)
     return env
+
+
+def file_modes_enforced() -> list[str]:
+    """Return a command prefix under which file modes bind this user, root included."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("root ignores file modes, and setpriv (util-linux) is missing")
+    # Without these capabilities root is refused what the modes refuse it.
+    return [setpriv, "--bounding-set", "-dac_override,-dac_read_search,-fowner"]
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 30) -> None:

@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from django_cronrunner.models import BatchRun, TaskRecord
-from tests.e2e.conftest import Runner, Starter, subprocess_env, wait_for
+from tests.e2e.conftest import Runner, Starter, wait_for
 from tests.testapp import tasks
 
 SERVER_ONLY = pytest.mark.skipif(
@@ -66,13 +66,16 @@ def test_budget_stops_the_run_and_the_next_run_continues(
 def test_a_second_run_with_the_same_lock_exits_at_once(
     start_command: Starter, run_command: Runner, tmp_path: Path
 ) -> None:
-    out = tmp_path / "long.txt"
-    tasks.sleep_then_append.enqueue(str(out), "long", 4)
+    out, hold = tmp_path / "long.txt", tmp_path / "hold"
+    hold.touch()
+    tasks.one_per_tenant.enqueue(1, str(out), hold=str(hold))  # runs until `hold` is removed
     first = start_command()
     wait_for(lambda: out.exists())
-    started = time.monotonic()
     second = run_command("-v", "0")
-    assert time.monotonic() - started < 3  # Django start-up included; the lock itself never waits
+    # The second run ended while the first still held the lock: it never waited for it, however
+    # long a loaded machine takes to start Django.
+    assert first.poll() is None
+    hold.unlink()
     assert second.returncode == 0, second.stderr
     assert "batch skipped: Another run holds" in second.stdout
     assert f"pid {first.pid}" in second.stdout
@@ -112,21 +115,6 @@ def test_four_runners_run_two_thousand_tasks_exactly_once(
     assert set(TaskRecord.objects.values_list("status", flat=True)) == {"SUCCESSFUL"}
     per_runner = list(BatchRun.objects.values_list("tasks_run", flat=True))
     assert sum(per_runner) == 2000 and len(per_runner) == 4
-
-
-def test_database_down_is_one_clear_line(run_command: Runner, tmp_path: Path) -> None:
-    if connection.vendor == "sqlite":
-        env = subprocess_env(CRONRUNNER_SQLITE_NAME=str(tmp_path / "missing-dir" / "db.sqlite3"))
-    elif connection.vendor == "postgresql":
-        env = subprocess_env(CRONRUNNER_PG_PORT="1")
-    else:
-        env = subprocess_env(CRONRUNNER_MYSQL_PORT="1")
-    result = run_command(env=env)
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("CommandError: The database 'default' cannot be used: ")
 
 
 @pytest.mark.parametrize(

@@ -54,9 +54,7 @@ def test_stuck_tasks_are_stopped_and_the_batch_goes_on(
     for stuck in (spinning, blocked):
         record = TaskRecord.objects.get(pk=stuck.id)
         assert record.status == "FAILED"
-        assert record.errors[-1]["exception_class_path"] == (
-            "django_cronrunner.errors.TaskTimedOut"
-        )
+        assert record.errors[-1]["exception_class_path"] == ("django_cronrunner.errors.TaskTimeout")
         assert "ran longer than its timeout of 1s" in record.errors[-1]["traceback"]
         # Within about a second of the limit, a fresh child's start-up included.
         assert 1.0 <= taken[stuck.id] < 3.5, taken

@@ -82,6 +82,7 @@ def postgresql_cluster() -> list[str] | None:
     return ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"]
 
 
+@pytest.mark.server_restart
 @pytest.mark.skipif(
     connection.vendor != "postgresql", reason="restarts the local PostgreSQL server"
 )

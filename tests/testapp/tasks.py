@@ -1,6 +1,7 @@
 """Tasks the test suite enqueues."""
 
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -186,3 +187,128 @@ def rendezvous(parties: int) -> str:
     barrier = _BARRIERS.setdefault(parties, threading.Barrier(parties))
     barrier.wait(timeout=20)
     return threading.current_thread().name
+
+
+@task_with_options(takes_context=True, max_attempts=3, retry_backoff="fixed", retry_delay=0)
+def flaky_now(context: TaskContext, succeed_on: int) -> int:
+    """Fail until attempt `succeed_on`, each retry due at once; return the attempt that won."""
+    if context.attempt < succeed_on:
+        raise ConnectionError(f"attempt {context.attempt} failed")
+    return context.attempt
+
+
+@task_with_options(max_attempts=2, retry_backoff="fixed", retry_delay=0)
+def interrupt_then_succeed(path: str) -> str:
+    """Raise KeyboardInterrupt on the first attempt, succeed on the second."""
+    log = Path(path)
+    first = not log.exists()
+    log.write_text("attempted\n")
+    if first:
+        raise KeyboardInterrupt
+    return "done"
+
+
+@task_with_options(max_attempts=2, retry_backoff="fixed", retry_delay=0, timeout=30)
+def exit_in_child_then_succeed(path: str) -> str:
+    """Raise SystemExit on the first attempt (in the child), succeed on the second."""
+    log = Path(path)
+    first = not log.exists()
+    log.write_text("attempted\n")
+    if first:
+        raise SystemExit(4)
+    return "done"
+
+
+@task_with_options(timeout=30)
+def interrupt_in_child() -> None:
+    raise KeyboardInterrupt
+
+
+@task_with_options(timeout=30)
+def fail_in_child(message: str) -> None:
+    raise ValueError(message)
+
+
+@task
+def shout(message: str, to_stderr: bool = False) -> str:
+    """Print a line, as a task's own code might, then return."""
+    print(f"printed: {message}", file=sys.stderr if to_stderr else sys.stdout)
+    return message
+
+
+@task
+def warn(message: str) -> str:
+    """Log a warning, as a task's own code might, then return."""
+    import logging
+
+    logging.getLogger("tests.testapp").warning("warned: %s", message)
+    return message
+
+
+@task_with_options(unique=True)
+def reindex_page(page_id: int) -> int:
+    return page_id
+
+
+@task_with_options(unique=True, unique_until="finished")
+def sync_everything(path: str = "", seconds: float = 0.0) -> None:
+    time.sleep(seconds)
+
+
+@task_with_options(unique_key=lambda tenant, *args, **kwargs: f"tenant-{tenant}")
+def import_tenant(tenant: int, batch: int = 0) -> int:
+    return batch
+
+
+@task_with_options(concurrency_limit=1, concurrency_key=lambda tenant, *args, **kwargs: str(tenant))
+def one_per_tenant(tenant: int, path: str, seconds: float = 0.0, hold: str = "") -> None:
+    """Record start and end in `path`, so a test can see which runs overlapped; keep running
+    while the file `hold` exists (at most a minute), unless `{hold}.release-{pid}` names this
+    process, so a test can end one run's copy of the task and not another's."""
+    with open(path, "a") as out:
+        out.write(f"start {tenant} {time.time()!r}\n")
+    time.sleep(seconds)
+    deadline = time.monotonic() + 60
+    release = f"{hold}.release-{os.getpid()}"
+    while (
+        hold
+        and os.path.exists(hold)
+        and not os.path.exists(release)
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    with open(path, "a") as out:
+        out.write(f"end {tenant} {time.time()!r}\n")
+
+
+@task_with_options(concurrency_limit=2, concurrency_key="shared-api")
+def two_at_once(path: str, seconds: float = 0.0) -> None:
+    with open(path, "a") as out:
+        out.write(f"start x {time.time()!r}\n")
+    time.sleep(seconds)
+    with open(path, "a") as out:
+        out.write(f"end x {time.time()!r}\n")
+
+
+@task(takes_context=True)
+def wait_for_cancel(context: TaskContext, path: str, limit: float) -> str:
+    """Poll for a requested cancellation, up to `limit` seconds; raise when it comes."""
+    Path(path).write_text("started")
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        context.raise_if_cancelled()  # type: ignore[attr-defined]
+        time.sleep(0.05)
+    return "not cancelled"
+
+
+@task_with_options(timeout=60)
+def sleep_in_child(path: str, seconds: float) -> None:
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(seconds)
+
+
+@task_with_options(
+    max_attempts=3, backoff=lambda error, result: None if "stop" in str(error) else 0
+)
+def backs_off(message: str) -> None:
+    raise ValueError(message)

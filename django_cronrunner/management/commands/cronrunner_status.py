@@ -9,12 +9,16 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
-from django.db import Error as DatabaseError
-from django.utils import timezone
-
-from cronrunner.errors import CronRunnerError
-from django_cronrunner.health import (
+from django_cronrunner.backend import get_backend
+from django_cronrunner.management.commands.run_due_tasks import (
+    backend_alias,
+    positive_int,
+    positive_number,
+)
+from django_cronrunner.operations.capacity import capacity_report, describe_capacity
+from django_cronrunner.operations.doctor import write_problem
+from django_cronrunner.operations.failures import OperationsCommand
+from django_cronrunner.operations.health import (
     BACKLOG_HISTORY,
     Health,
     Limits,
@@ -22,18 +26,27 @@ from django_cronrunner.health import (
     json_ready,
     problems,
 )
-from django_cronrunner.management.commands.run_due_tasks import (
-    backend_alias,
-    positive_float,
-    positive_int,
+from django_cronrunner.operations.preview import describe_previews, schedule_previews
+from django_cronrunner.operations.status import (
+    ScheduleStatus,
+    local_and_utc,
+    schedule_problems,
+    schedule_statuses,
 )
-from django_cronrunner.runner import get_backend
-from django_cronrunner.status import ScheduleStatus, local_and_utc, schedule_statuses
+from django_cronrunner.storage.database_clock import database_now
 
 
 def minutes(value: str) -> timedelta:
     """Parse a positive number of minutes."""
-    return timedelta(minutes=positive_float(value))
+    return timedelta(minutes=positive_number("minutes")(value))
+
+
+def days(value: str) -> int:
+    """Parse a number of days from 1 to 366."""
+    number = positive_int(value)
+    if number > 366:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at most 366")
+    return number
 
 
 def backlog_batches(value: str) -> int:
@@ -47,7 +60,7 @@ def backlog_batches(value: str) -> int:
     return number
 
 
-class Command(BaseCommand):
+class Command(OperationsCommand):
     help = (
         "Show the backlog per queue, the last batch and each schedule's next slots. "
         "With --check, exit 1 with one line per problem, for monitors."
@@ -87,6 +100,31 @@ class Command(BaseCommand):
             metavar="K",
             help="Problem: the due tasks left grew across the last K batches (default 3; 0: off).",
         )
+        report = parser.add_mutually_exclusive_group()
+        report.add_argument(
+            "--capacity",
+            action="store_true",
+            help="Show arrival and drain rates, budget use and recommendations instead.",
+        )
+        parser.add_argument(
+            "--window",
+            type=positive_number("hours"),
+            default=1.0,
+            metavar="HOURS",
+            help="History --capacity reads (default the last hour).",
+        )
+        report.add_argument(
+            "--schedules",
+            action="store_true",
+            help="Preview each schedule's fire times and the coming year's DST changes instead.",
+        )
+        parser.add_argument(
+            "--days",
+            type=days,
+            default=7,
+            metavar="N",
+            help="Fire times --schedules lists: the next N days (default 7, at most 366).",
+        )
         parser.add_argument(
             "--max-failures",
             type=positive_int,
@@ -96,27 +134,23 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            backend = get_backend(options["backend"])
-            now = timezone.now()
-            report = health(backend, now)
-            schedules = schedule_statuses(backend, now)
-        except CronRunnerError as e:
-            raise CommandError(str(e)) from e
-        except DatabaseError as e:
-            raise CommandError(f"The database cannot be used: {e}") from e
+        if options["capacity"] or options["schedules"]:
+            self._monitoring_report(options)
+            return
+        backend = get_backend(options["backend"])
+        now = database_now(backend.config.database)
+        report = health(backend, now)
+        schedules = schedule_statuses(backend, now)
         limits = Limits(
             max_silence=options["max_silence"],
             max_wait=options["max_wait"],
             max_failures=options["max_failures"],
             backlog_batches=options["backlog_batches"] or None,
         )
-        found = problems(report, limits) + [
-            f"schedule {status.name!r} is overdue: its slot "
-            f"{local_and_utc(status.overdue_slot, status.timezone)} has not fired"
-            for status in schedules
-            if status.overdue_slot is not None
-        ]
+        found = problems(report, limits) + schedule_problems(schedules)
+        if options["check"] and (unwritable := write_problem(backend.config.database)):
+            # Every run fails until it can write; the silence would show only minutes later.
+            found.insert(0, unwritable)
         if options["json"]:
             document = report.as_json()
             document["schedules"] = [json_ready(asdict(status)) for status in schedules]
@@ -135,6 +169,24 @@ class Command(BaseCommand):
                 sys.exit(1)
             if not options["json"]:
                 self.stdout.write("OK: no problems found.")
+
+    def _monitoring_report(self, options: dict[str, Any]) -> None:
+        """Print the --capacity or --schedules report; exit 1 if a schedule is invalid."""
+        backend = get_backend(options["backend"])
+        now = database_now(backend.config.database)
+        if options["capacity"]:
+            report = capacity_report(backend, now, timedelta(hours=options["window"]))
+            document: Any = report.as_json()
+            lines = describe_capacity(report)
+            invalid = False
+        else:
+            previews = schedule_previews(backend, now, options["days"])
+            document = [preview.as_json() for preview in previews]
+            lines = describe_previews(previews, options["days"])
+            invalid = any(preview.problem for preview in previews)
+        self.stdout.write(json.dumps(document, indent=2) if options["json"] else "\n".join(lines))
+        if invalid:
+            sys.exit(1)
 
 
 def describe_health(report: Health) -> list[str]:

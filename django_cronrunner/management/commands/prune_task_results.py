@@ -7,12 +7,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import Error as DatabaseError
-from django.utils import timezone
 
 from cronrunner.errors import CronRunnerError
+from django_cronrunner.backend import get_backend
 from django_cronrunner.management.commands.run_due_tasks import backend_alias
-from django_cronrunner.pruning import prune
-from django_cronrunner.runner import get_backend
+from django_cronrunner.storage.database_clock import database_now
+from django_cronrunner.storage.pruning import prune
 
 
 class Command(BaseCommand):
@@ -39,7 +39,7 @@ class Command(BaseCommand):
                 using=backend.config.database,
                 backend_name=backend.alias,
                 retention=backend.config.retention,
-                now=timezone.now(),
+                now=database_now(backend.config.database),
                 dry_run=options["dry_run"],
             )
         except CronRunnerError as e:

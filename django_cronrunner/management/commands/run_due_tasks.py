@@ -4,32 +4,42 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandParser
 
-from cronrunner.drain import StopFlag, TaskReport, describe_task
-from cronrunner.errors import CronRunnerError
+from cronrunner.drain import TaskReport, describe_task
 from cronrunner.runner import describe_batch
-from cronrunner.shutdown import GracefulShutdown
+from cronrunner.shutdown import StopNow
 from cronrunner.store import StopReason
-from django_cronrunner.progress import LiveProgress
-from django_cronrunner.runner import get_backend, run_due_tasks
+from django_cronrunner.backend import get_backend
+from django_cronrunner.operations.failures import OperationsCommand
+from django_cronrunner.operations.progress import LiveProgress
+from django_cronrunner.run.console import run_console
+from django_cronrunner.run.runner import run_due_tasks
 
 
-def positive_float(value: str) -> float:
-    """Parse a number of seconds greater than zero."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    if not number > 0 or number == float("inf"):
-        raise argparse.ArgumentTypeError(f"{value!r} must be a positive number of seconds")
-    return number
+def positive_number(unit: str) -> Callable[[str], float]:
+    """Return an argparse type that parses a finite number of `unit` greater than zero."""
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number of {unit}") from None
+        if not number > 0 or number == float("inf"):
+            raise argparse.ArgumentTypeError(f"{value!r} must be a positive number of {unit}")
+        return number
+
+    return parse
+
+
+#: A number of seconds greater than zero (argparse type).
+positive_float = positive_number("seconds")
 
 
 def positive_int(value: str) -> int:
@@ -59,23 +69,31 @@ def backend_alias(value: str) -> str:
     return value
 
 
-def check_queues(alias: str, queues: frozenset[str]) -> None:
-    """Refuse a queue the backend never accepts tasks for: a typo would run nothing, silently."""
+def check_queues(alias: str, queues: frozenset[str]) -> str | None:
+    """Name a queue the backend never accepts tasks for (a typo would run nothing, silently),
+    or return None."""
     allowed = get_backend(alias).queues
     # An empty QUEUES lets tasks use any queue name.
     unknown = sorted(queues - allowed) if allowed else []
     if unknown:
-        raise CommandError(
+        return (
             f"--queue {unknown[0]!r} is not in TASKS[{alias!r}]['QUEUES'] "
             f"(choose from {sorted(allowed)}, or *)"
         )
+    return None
 
 
-class Command(BaseCommand):
+class Command(OperationsCommand):
     help = "Run due tasks by priority until none is left or the time budget is spent, then exit."
     # System checks query the database (JSONField support): a database that is down must
     # give our one-line error, and a run every minute need not re-check the whole project.
     requires_system_checks: list[str] = []
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        # Kept to refuse, as argparse refuses any invalid argument (exit 2), a --queue that
+        # only the chosen backend can judge.
+        self.parser = super().create_parser(prog_name, subcommand, **kwargs)
+        return self.parser
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
@@ -139,11 +157,10 @@ class Command(BaseCommand):
             if progress is not None:
                 progress.update(task_report)
 
+        if queues is not None and (refused := check_queues(options["backend"], queues)):
+            self.parser.error(refused)
         try:
-            if queues is not None:
-                check_queues(options["backend"], queues)
-            stop = StopFlag()
-            with GracefulShutdown(stop):
+            with run_console(verbosity, progress):
                 summary = run_due_tasks(
                     backend_alias=options["backend"],
                     max_seconds=options["max_seconds"],
@@ -152,13 +169,9 @@ class Command(BaseCommand):
                     concurrency=options["concurrency"],
                     poll_seconds=options["poll_seconds"],
                     lock_file=options["lock_file"],
-                    stop=stop,
                     report=report,
                 )
-        except (CronRunnerError, ImproperlyConfigured) as e:
-            # A cron job's log gets one line saying what is wrong, not a traceback.
-            raise CommandError(str(e)) from e
-        except KeyboardInterrupt:
+        except StopNow:
             self.stderr.write(
                 "run_due_tasks: stopped at once by a second signal; the next run recovers "
                 "the task that was in progress."

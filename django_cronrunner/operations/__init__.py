@@ -1,0 +1,1 @@
+"""What operators run and read: status, health, the setup checks, the progress line."""

@@ -1,0 +1,1 @@
+"""Running a batch: the runner entry point, each attempt, and the child process for timeouts."""
