@@ -23,7 +23,14 @@ from cronrunner.lock import check_lock_path
 from cronrunner.schedule import due_slots
 from django_cronrunner.backend import CronRunnerBackend
 from django_cronrunner.models import ScheduleState, TaskDuration, TaskRecord
-from django_cronrunner.operations.failures import explain_database_error, lock_fix, one_line
+from django_cronrunner.operations.failures import (
+    explain_database_error,
+    lock_fix,
+    one_line,
+    sentence,
+    sqlite_open_fix,
+    sqlite_path,
+)
 from django_cronrunner.options import BackendOptions
 from django_cronrunner.scheduling.schedules import parse_schedules
 from django_cronrunner.storage.database_clock import DatabaseClock
@@ -69,7 +76,7 @@ def check_database(backend: CronRunnerBackend) -> Finding:
         connection.ensure_connection()
     except DatabaseError as e:
         fix = (
-            f"Check DATABASES[{alias!r}]['NAME'] and that its directory exists."
+            sentence(sqlite_open_fix(alias))
             if connection.vendor == "sqlite"
             else f"Check that its server is running and that DATABASES[{alias!r}] (HOST, "
             "PORT, USER) points at it."
@@ -113,8 +120,7 @@ def write_problem(alias: str) -> str | None:
 def writable_hint(alias: str, connection: BaseDatabaseWrapper) -> str:
     user = getpass.getuser()
     if connection.vendor == "sqlite":
-        name = str(connection.settings_dict["NAME"]).removeprefix("file:").split("?", 1)[0]
-        path = Path(name).resolve()
+        path = sqlite_path(alias)
         grant = grant_write(path, path.parent)
         where = (
             f"`{grant}`"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 from django.db import Error as DatabaseError
+from django.db import connections
 
 from cronrunner.errors import CronRunnerError, LockFileError
 from django_cronrunner.storage.database_errors import ErrorKind, classify
@@ -17,6 +20,11 @@ from django_cronrunner.storage.database_errors import ErrorKind, classify
 def one_line(text: str) -> str:
     """Join a driver's message, which may span several lines, into one."""
     return " ".join(text.split())
+
+
+def sentence(clause: str) -> str:
+    """Start a clause with a capital, to stand as a sentence of its own."""
+    return clause[:1].upper() + clause[1:]
 
 
 def explain(error: BaseException, database: str) -> str | None:
@@ -72,8 +80,8 @@ def explain_database_error(error: DatabaseError, database: str) -> str:
         )
     if kind is ErrorKind.SQLITE_CANNOT_OPEN:
         return (
-            f"The SQLite database of {database!r} cannot be opened ({message}): check "
-            f"DATABASES[{database!r}]['NAME'] and that its directory exists."
+            f"The SQLite database of {database!r} cannot be opened ({message}): "
+            f"{sqlite_open_fix(database)}"
         )
     if kind is ErrorKind.CANNOT_CONNECT:
         return (
@@ -81,6 +89,33 @@ def explain_database_error(error: DatabaseError, database: str) -> str:
             f"is running and that DATABASES[{database!r}] (HOST, PORT, USER) points at it."
         )
     return f"The database {database!r} cannot be used: {message}"
+
+
+def sqlite_path(database: str) -> Path:
+    """Return the file that DATABASES[database]['NAME'] names, as SQLite opens it."""
+    name = str(connections[database].settings_dict["NAME"])
+    return Path(name.removeprefix("file:").split("?", 1)[0]).resolve()
+
+
+def sqlite_open_fix(database: str) -> str:
+    """Say what keeps SQLite from opening the file, as far as the filesystem shows it."""
+    path = sqlite_path(database)
+    if not path.parent.is_dir():
+        return (
+            f"its directory {path.parent} does not exist: create it, or correct "
+            f"DATABASES[{database!r}]['NAME']."
+        )
+    # SQLite creates its journal (and in WAL mode its -wal and -shm files) beside the file;
+    # access() also answers EROFS for a filesystem mounted read-only, even to root.
+    if not os.access(path.parent, os.W_OK) or (
+        path.exists() and not os.access(path, os.R_OK | os.W_OK)
+    ):
+        return (
+            f"let the user that runs this command write {path} and its directory, where "
+            "SQLite creates its journal (check their owner and modes, and that the filesystem "
+            "is not mounted read-only)."
+        )
+    return f"check DATABASES[{database!r}]['NAME']."
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -187,15 +189,23 @@ def down_env(tmp_path: Path) -> dict[str, str]:
     return subprocess_env(CRONRUNNER_MYSQL_PORT="1")
 
 
-DOWN_LINE = {
-    "sqlite": "CommandError: The SQLite database of 'default' cannot be opened (unable to open "
-    "database file): check DATABASES['default']['NAME'] and that its directory exists.",
-    "postgresql": "CommandError: The database 'default' cannot be reached (connection failed: "
-    'connection to server at "127.0.0.1", port 1 failed: Connection refused Is the server '
-    f"running on that host and accepting TCP/IP connections?): {FIX_REACH}",
-    "mysql": "CommandError: The database 'default' cannot be reached (2002: Can't connect to "
-    f"server on '127.0.0.1' (115)): {FIX_REACH}",
-}[VENDOR]
+def down_line(tmp_path: Path) -> str:
+    if VENDOR == "sqlite":
+        return (
+            "CommandError: The SQLite database of 'default' cannot be opened (unable to open "
+            f"database file): its directory {tmp_path / 'missing-dir'} does not exist: create "
+            "it, or correct DATABASES['default']['NAME']."
+        )
+    if VENDOR == "postgresql":
+        return (
+            "CommandError: The database 'default' cannot be reached (connection failed: "
+            'connection to server at "127.0.0.1", port 1 failed: Connection refused Is the '
+            f"server running on that host and accepting TCP/IP connections?): {FIX_REACH}"
+        )
+    return (
+        "CommandError: The database 'default' cannot be reached (2002: Can't connect to "
+        f"server on '127.0.0.1' (115)): {FIX_REACH}"
+    )
 
 
 @pytest.mark.parametrize("command", ["run_due_tasks", "cronrunner_status"])
@@ -203,7 +213,40 @@ def test_database_down(tmp_path: Path, command: str) -> None:
     args = ("--lock-file", str(tmp_path / "l")) if command == "run_due_tasks" else ()
     run = manage(command, *args, env=down_env(tmp_path))
     assert run.returncode == 1
-    assert one_line(run) == DOWN_LINE
+    assert one_line(run) == down_line(tmp_path)
+
+
+@pytest.mark.skipif(VENDOR != "sqlite", reason="SQLite's own file and directory")
+def test_an_sqlite_database_on_a_read_only_filesystem(tmp_path: Path) -> None:
+    # SQLite in WAL mode (as the Quick start sets it) cannot create its -wal and -shm files
+    # there, and says only "unable to open database file".
+    if os.geteuid() != 0 or subprocess.run(["unshare", "--mount", "true"]).returncode != 0:
+        pytest.skip("a read-only bind mount needs root and mount namespaces")
+    site = tmp_path / "site"
+    site.mkdir()
+    database = site / "db.sqlite3"
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM INTO %s", [str(database)])
+    copy = sqlite3.connect(database)
+    copy.execute("PRAGMA journal_mode=WAL")  # kept in the file's header
+    copy.close()
+    read_only = [
+        "unshare",
+        "--mount",
+        "sh",
+        "-c",
+        'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"',
+        str(site),
+    ]
+    env = subprocess_env(CRONRUNNER_SQLITE_NAME=str(database))
+    run = manage("run_due_tasks", "--lock-file", str(tmp_path / "l"), env=env, prefix=read_only)
+    assert run.returncode == 1
+    assert one_line(run) == (
+        "CommandError: The SQLite database of 'default' cannot be opened (unable to open "
+        f"database file): let the user that runs this command write {database} and its "
+        "directory, where SQLite creates its journal (check their owner and modes, and that "
+        "the filesystem is not mounted read-only)."
+    )
 
 
 def test_setup_names_a_database_that_is_down(tmp_path: Path) -> None:
